@@ -1,0 +1,41 @@
+# The project's commands. Everything the project needs is installed from here.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+TSTAMP := $(VENV)/.installed-test
+
+.PHONY: install install-test run test lint typecheck bench bench-quality chaos clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(TSTAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $@ $(STAMP)
+
+install: $(STAMP)
+
+install-test: $(TSTAMP)
+
+run: install
+	$(BIN)/python -m bot db upgrade
+	$(BIN)/python -m bot serve
+
+lint: install-test
+	$(BIN)/ruff check bot handlers tests benchmarks
+	$(BIN)/mypy
+
+test: install-test lint
+	$(BIN)/python -m pytest -q
+
+bench-quality: install-test
+	$(BIN)/python benchmarks/quality.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
