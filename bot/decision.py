@@ -1,0 +1,52 @@
+"""The one decision rule: answer, ask which topic is meant, or hand over to a pioneer.
+
+All thresholds live in `Thresholds`; nothing else in the code compares scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from bot.matcher import Candidate
+
+
+class Kind(StrEnum):
+    ANSWER = "answer"
+    INTENT = "intent"
+    CLARIFY = "clarify"
+    ESCALATE = "escalate"
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Tuned on the odd half of the dev set only (see README, "Answer quality")."""
+
+    answer: float = 50.0  # the best candidate answers on its own from here...
+    margin: float = 8.0  # ...when it leads the runner-up by at least this much
+    clarify: float = 40.0  # candidates at or above this may be offered as options
+    max_options: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    kind: Kind
+    id: str | None = None
+    options: tuple[str, ...] = ()
+    score: float = 0.0
+    candidates: tuple[Candidate, ...] = field(default=(), compare=False)
+
+
+def decide(candidates: list[Candidate], t: Thresholds = Thresholds()) -> Decision:
+    found = tuple(candidates)
+    if not found:
+        return Decision(Kind.ESCALATE, candidates=found)
+    best = found[0]
+    runner_up = found[1].score if len(found) > 1 else 0.0
+    if best.score >= t.answer and best.score - runner_up >= t.margin:
+        return Decision(Kind.ANSWER, best.entry_id, score=best.score, candidates=found)
+    close = [c for c in found if c.score >= t.clarify and best.score - c.score < t.margin]
+    if best.score >= t.clarify and len(close) >= 2:
+        options = tuple(c.entry_id for c in close[: t.max_options])
+        return Decision(Kind.CLARIFY, options=options, score=best.score, candidates=found)
+    return Decision(Kind.ESCALATE, score=best.score, candidates=found)

@@ -1,0 +1,127 @@
+"""The helpline: stores what comes in, lets the engine answer, stores what goes out.
+
+This is the one way through for every channel: an adapter builds an `InboundMessage`,
+calls `Helpline.handle`, and sends the `OutboundMessage`s it gets back. A provider's
+retry (same provider message id) gets the stored replies of the first delivery and
+`duplicate=True`, so the adapter can decide not to send them again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.conversation import Conversation
+from bot.decision import Decision, Kind
+from bot.dialogue import DialogueEngine, Effect
+from bot.messages import Audience, Choice, InboundMessage, OutboundMessage, utcnow
+from bot.ports import EscalationRequest
+from bot.storage import repository as repo
+from bot.storage.db import Database
+from bot.storage.models import Contact, Direction, Message
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    replies: tuple[OutboundMessage, ...]
+    decision: Decision
+    duplicate: bool = False
+    suppressed: bool = False  # the contact opted out: nothing may be sent
+    inbound_id: int | None = None
+    ticket_number: int | None = None
+
+
+class _SessionTickets:
+    """The engine's TicketQueue, inside the transaction that handles the message."""
+
+    def __init__(self, session: AsyncSession, contact: Contact) -> None:
+        self.session = session
+        self.contact = contact
+        self.opened: list[int] = []
+
+    async def open(self, request: EscalationRequest) -> int:
+        ticket = await repo.open_ticket(self.session, self.contact, request)
+        self.opened.append(ticket.id)
+        return ticket.id
+
+    async def add(self, ticket_number: int, text: str) -> None:
+        await repo.add_to_ticket(self.session, ticket_number, text)
+
+
+class Helpline:
+    """Handles inbound messages for every channel; see the module docstring."""
+
+    def __init__(self, engine: DialogueEngine, db: Database) -> None:
+        self.engine = engine
+        self.db = db
+
+    async def handle(self, message: InboundMessage) -> Handled:
+        async with self.db.session() as session:
+            contact = await repo.contact_for(session, message.channel, message.address,
+                                             message.display_name)
+            inbound_id = await repo.store_inbound(
+                session, contact, message.channel, message.text, message.provider_id,
+                message.media, message.received_at,
+            )
+            if inbound_id is None:
+                return await self._replay(session, message)
+            contact.last_inbound_at = message.received_at
+            row = await repo.conversation_for(session, contact)
+            conversation = (
+                Conversation.from_dict(row.state) if row.state
+                else Conversation(audience=Audience.default_for(message.channel))
+            )
+            was_opted_out = contact.opted_out
+            tickets = _SessionTickets(session, contact)
+            turn = await self.engine.handle(message, conversation, tickets)
+
+            if Effect.ERASE in turn.effects:
+                await repo.erase_contact(session, contact)
+                return Handled(turn.replies, turn.decision, inbound_id=None)
+            if Effect.OPT_OUT in turn.effects:
+                contact.opted_out = True
+            if Effect.OPT_IN in turn.effects:
+                contact.opted_out = False
+            row.state = turn.conversation.as_dict()
+            row.updated_at = utcnow()
+
+            # Opted out: the message is kept, but nothing is sent, except the one
+            # confirmation of the opt-out itself.
+            confirm_opt_out = Effect.OPT_OUT in turn.effects and not was_opted_out
+            suppressed = contact.opted_out and not confirm_opt_out
+            replies = () if suppressed else turn.replies
+            for out in replies:
+                session.add(Message(
+                    contact_id=contact.id, channel=out.channel.value,
+                    direction=Direction.OUT.value, text=out.text,
+                    kind=turn.decision.kind.value, entry_id=turn.decision.id,
+                    score=turn.decision.score, in_reply_to=inbound_id,
+                    ticket_id=out.ticket_number,
+                    choices=[[c.label, c.value] for c in out.choices] or None,
+                    created_at=utcnow(),
+                ))
+            inbound = await session.get(Message, inbound_id)
+            if inbound is not None:
+                inbound.kind = turn.decision.kind.value
+                inbound.entry_id = turn.decision.id
+                inbound.score = turn.decision.score
+                inbound.ticket_id = turn.ticket_number
+            return Handled(replies, turn.decision, suppressed=suppressed, inbound_id=inbound_id,
+                           ticket_number=turn.ticket_number)
+
+    async def _replay(self, session: AsyncSession, message: InboundMessage) -> Handled:
+        assert message.provider_id is not None
+        first = await repo.inbound_by_provider_id(session, message.channel, message.provider_id)
+        stored = await repo.replies_to(session, first.id) if first else []
+        replies = tuple(
+            OutboundMessage(message.channel, message.address, m.text,
+                            tuple(Choice(label, value) for label, value in (m.choices or [])),
+                            m.ticket_id)
+            for m in stored
+        )
+        kind = Kind(first.kind) if first and first.kind else Kind.ESCALATE
+        decision = Decision(kind, first.entry_id if first else None,
+                            score=first.score or 0.0 if first else 0.0)
+        return Handled(replies, decision, duplicate=True,
+                       inbound_id=first.id if first else None)

@@ -1,0 +1,158 @@
+"""Dutch-aware normalisation: what a message means, stripped of how it was typed.
+
+"Wie betaalt de hr van t pand??" and "wie financiert het vastgoed" both become
+["financiering", "pand"]: lower case, accents and emoji removed, SMS shorthand expanded,
+function words dropped, Dutch stems, and synonyms (data in `bot/lexicon/`) folded onto one
+canonical word.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import snowballstemmer
+import yaml
+from rapidfuzz import fuzz, process
+
+LEXICON_DIR = Path(__file__).with_name("lexicon")
+MAX_PHRASE = 5
+
+_WORD = re.compile(r"[a-z0-9]+")
+_APOSTROPHE = re.compile(r"(?<=[a-z])['’`´](?=[a-z])")
+
+
+def fold(text: str) -> str:
+    """Lower case without accents; emoji and punctuation become spaces."""
+    text = unicodedata.normalize("NFKD", text.lower())
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    # "sms'jes", "zo'n": the apostrophe joins, it does not separate.
+    text = _APOSTROPHE.sub("", text)
+    return " ".join(_WORD.findall(text))
+
+
+def has_letters(text: str) -> bool:
+    return any(ch.isalpha() for ch in text)
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """The language data the normaliser uses; loaded from YAML so it can be edited as content."""
+
+    abbreviations: dict[str, tuple[str, ...]]
+    stopwords: frozenset[str]
+    synonyms: dict[str, tuple[str, ...]]
+
+    @classmethod
+    def load(cls, directory: Path = LEXICON_DIR) -> Lexicon:
+        abbreviations_raw = yaml.safe_load((directory / "abbreviations.yaml").read_text("utf-8"))
+        stop_raw = yaml.safe_load((directory / "stopwords.yaml").read_text("utf-8"))
+        synonyms_raw = yaml.safe_load((directory / "synonyms.yaml").read_text("utf-8"))
+        abbreviations = {
+            fold(str(k)): tuple(fold(str(v)).split()) for k, v in abbreviations_raw.items()
+        }
+        stopwords = frozenset(fold(w) for words in stop_raw.values() for w in words)
+        synonyms = {
+            str(canonical): tuple(dict.fromkeys([str(canonical), *map(str, variants)]))
+            for canonical, variants in synonyms_raw.items()
+        }
+        return cls(abbreviations, stopwords, synonyms)
+
+
+class Normalizer:
+    """Turns text into the canonical tokens the matcher compares."""
+
+    def __init__(
+        self, lexicon: Lexicon | None = None, vocabulary: frozenset[str] = frozenset()
+    ) -> None:
+        """With a `vocabulary` (the tokens the knowledge base uses), words outside it are
+        split into known parts (compounds) or repaired to the nearest known word (typos)."""
+        self.lexicon = lexicon or Lexicon.load()
+        self._stemmer = snowballstemmer.stemmer("dutch")
+        self._stem = lru_cache(maxsize=65536)(self._stemmer.stemWord)
+        self.canonical = frozenset(self.lexicon.synonyms)
+        self._phrases: dict[tuple[str, ...], str] = {}
+        for canonical, variants in self.lexicon.synonyms.items():
+            for variant in variants:
+                key = tuple(self._stem(w) for w in self.words(variant))
+                if key:
+                    self._phrases.setdefault(key, canonical)
+        self._longest = max((len(k) for k in self._phrases), default=1)
+        self.vocabulary = vocabulary
+        # Repairs aim at known tokens and at every spelling of a synonym.
+        self._targets: dict[str, str] = {t: t for t in vocabulary}
+        if vocabulary:
+            for key, canonical in self._phrases.items():
+                if len(key) == 1 and canonical in vocabulary:
+                    self._targets.setdefault(key[0], canonical)
+        self._target_list = list(self._targets)
+        self._known = lru_cache(maxsize=16384)(self._unknown_word)
+        self.tokens = lru_cache(maxsize=8192)(self._tokens)  # type: ignore[method-assign]
+
+    def words(self, text: str) -> list[str]:
+        """Folded words with SMS shorthand expanded; nothing dropped, nothing stemmed."""
+        out: list[str] = []
+        for word in fold(text).split():
+            out.extend(self.lexicon.abbreviations.get(word, (word,)))
+        return out
+
+    def stem(self, word: str) -> str:
+        return str(self._stem(word))
+
+    def _tokens(self, text: str) -> tuple[str, ...]:
+        words = self.words(text)
+        stems = [self._stem(w) for w in words]
+        out: list[str] = []
+        i = 0
+        while i < len(words):
+            for size in range(min(self._longest, len(words) - i), 0, -1):
+                canonical = self._phrases.get(tuple(stems[i : i + size]))
+                if canonical is not None:
+                    out.append(canonical)
+                    i += size
+                    break
+            else:
+                if words[i] not in self.lexicon.stopwords and len(words[i]) > 1:
+                    if self.vocabulary and stems[i] not in self.vocabulary:
+                        out.extend(self._known(words[i], stems[i]))
+                    else:
+                        out.append(stems[i])
+                i += 1
+        return tuple(out)
+
+    def _single(self, word: str) -> str | None:
+        """The known token of one word, if it has one without repair."""
+        stem = self._stem(word)
+        canonical = self._phrases.get((stem,))
+        if canonical is not None:
+            return canonical
+        return stem if stem in self.vocabulary else None
+
+    def _unknown_word(self, word: str, stem: str) -> tuple[str, ...]:
+        # Compound: "huisvestingsregeling" = huisvesting(s) + regeling.
+        if len(word) >= 8:
+            for cut in range(len(word) - 4, 3, -1):
+                head, tail = word[:cut], word[cut:]
+                right = self._single(tail)
+                if right is None:
+                    continue
+                for left_word in (head, head[:-1] if head[-1] in "se" else None):
+                    left = self._single(left_word) if left_word and len(left_word) >= 3 else None
+                    if left is not None:
+                        return (left, right)
+        # Typo: "hervestegers" → hervestiger. Short words are left alone: too many neighbours.
+        if len(stem) >= 5:
+            cutoff = 80 if len(stem) <= 6 else 84
+            found = process.extractOne(
+                stem, self._target_list, scorer=fuzz.ratio, score_cutoff=cutoff
+            )
+            if found is not None:
+                return (self._targets[found[0]],)
+        return (stem,)
+
+    def normalize(self, text: str) -> str:
+        """The canonical tokens as one string, for display and for string-level fuzzy scores."""
+        return " ".join(self.tokens(text))

@@ -1,0 +1,1 @@
+"""The aiohttp application: health, the local web chat, and the channel routes."""

@@ -1,0 +1,46 @@
+"""The application factory: one aiohttp app owning every resource through cleanup contexts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from bot.config import Settings
+from bot.core import Core, build_core
+from bot.storage.migrate import upgrade
+from bot.web import chat, health
+from bot.web.keys import CORE, SETTINGS
+
+MAX_BODY = 256 * 1024
+
+
+def create_app(
+    settings: Settings,
+    core: Core | None = None,
+    *,
+    migrate: bool = False,
+    telegram_polling: bool = False,
+) -> web.Application:
+    """Build the app. With `core`, use it (tests); otherwise build one from the settings."""
+    app = web.Application(client_max_size=MAX_BODY)
+    app[SETTINGS] = settings
+
+    async def own_core(app: web.Application) -> AsyncIterator[None]:
+        owned = core is None
+        app[CORE] = core if core is not None else build_core(settings)
+        if migrate:
+            await upgrade(app[CORE].db)
+        yield
+        if owned:
+            await app[CORE].db.dispose()
+
+    app.cleanup_ctx.append(own_core)
+    health.setup(app)
+    chat.setup(app)
+    app.router.add_get("/", _home)
+    return app
+
+
+async def _home(_request: web.Request) -> web.Response:
+    raise web.HTTPFound("/chat")

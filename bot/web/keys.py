@@ -1,0 +1,11 @@
+"""Typed keys for what the application owns."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.config import Settings
+from bot.core import Core
+
+SETTINGS = web.AppKey("settings", Settings)
+CORE = web.AppKey("core", Core)

@@ -1,0 +1,27 @@
+"""The dev set measures the bot; it is not copied into the knowledge base."""
+
+from bot.evaluation import evaluate, read_cases
+from bot.normalize import Normalizer
+from tests.conftest import ROOT
+
+DEV = ROOT / "tests" / "data" / "dev.jsonl"
+
+
+def test_no_dev_question_is_a_phrasing(kb):
+    n = Normalizer()
+    phrasings = {n.normalize(q) for e in kb for q in e.questions}
+    leaked = [c.text for c in read_cases(DEV) if n.normalize(c.text) in phrasings]
+    assert leaked == []
+
+
+def test_dev_set_quality(engine):
+    metrics = evaluate(engine, read_cases(DEV))
+    assert metrics["in_scope_correct_rate"] >= 0.85
+    assert metrics["in_scope_wrong_rate"] <= 0.05
+    assert metrics["out_of_scope_escalated_rate"] >= 0.80
+
+
+def test_splits_are_halves():
+    odd, even = read_cases(DEV, "odd"), read_cases(DEV, "even")
+    assert {c.line % 2 for c in odd} == {1} and {c.line % 2 for c in even} == {0}
+    assert len(odd) + len(even) == len(read_cases(DEV))

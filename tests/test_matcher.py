@@ -1,0 +1,75 @@
+"""Matcher decisions on small, readable cases."""
+
+from bot.decision import Kind, Thresholds, decide
+from bot.matcher import Candidate
+from bot.messages import Channel
+
+
+def kind_and_id(engine, text, channel=Channel.WHATSAPP):
+    d = engine.decide(text, channel).decision
+    return d.kind, d.id
+
+
+def test_plain_question_is_answered(engine):
+    assert kind_and_id(engine, "wie betaalt de huur van het pand?") == (
+        Kind.ANSWER, "har-financiering")
+
+
+def test_synonyms_carry_the_match(engine):
+    assert kind_and_id(engine, "wie financiert het vastgoed") == (Kind.ANSWER, "har-financiering")
+
+
+def test_sms_shorthand(engine):
+    assert kind_and_id(engine, "wt kost t ons als gem om jullie in te schakelen", Channel.SMS) == (
+        Kind.ANSWER, "kosten")
+
+
+def test_typo_in_key_term(engine):
+    assert kind_and_id(engine, "hebben jullie ervaring met hervestegers?") == (
+        Kind.ANSWER, "hervestigers")
+
+
+def test_near_miss_is_escalated(engine):
+    assert kind_and_id(engine, "ik zoek een buddy voor mijn hond")[0] is Kind.ESCALATE
+    assert kind_and_id(engine, "hoeveel kost een pastorie kopen")[0] is Kind.ESCALATE
+
+
+def test_nonsense_is_escalated(engine):
+    assert kind_and_id(engine, "asdfjkl;")[0] is Kind.ESCALATE
+    assert kind_and_id(engine, "wat voor weer wordt het morgen")[0] is Kind.ESCALATE
+
+
+def test_english_question_answered_in_english(engine):
+    reply = engine.decide("Who pays for the building where the refugees will live?")
+    assert reply.decision.id == "har-financiering"
+    assert reply.language.value == "en"
+    assert reply.text == engine.kb.get("har-financiering").answer_en
+
+
+def test_rank_is_sorted_with_scores(engine):
+    ranked = engine.matcher.rank("buddy worden aanmelden")
+    assert ranked and all(0 <= c.score <= 100 for c in ranked)
+    assert [c.score for c in ranked] == sorted((c.score for c in ranked), reverse=True)
+
+
+def test_decision_rule():
+    t = Thresholds(answer=50, margin=8, clarify=40)
+    assert decide([Candidate("a", 70), Candidate("b", 40)], t).kind is Kind.ANSWER
+    close = decide([Candidate("a", 55), Candidate("b", 51), Candidate("c", 20)], t)
+    assert close.kind is Kind.CLARIFY and close.options == ("a", "b")
+    assert decide([Candidate("a", 30)], t).kind is Kind.ESCALATE
+    assert decide([], t).kind is Kind.ESCALATE
+
+
+def test_intents_come_before_the_knowledge_base(engine):
+    assert kind_and_id(engine, "hallo") == (Kind.INTENT, "groet")
+    assert kind_and_id(engine, "STOP", Channel.SMS) == (Kind.INTENT, "stop")
+    assert kind_and_id(engine, "ik wil een mens spreken") == (Kind.INTENT, "mens")
+    assert kind_and_id(engine, "please delete my data") == (Kind.INTENT, "vergeet")
+    assert kind_and_id(engine, "menu") == (Kind.INTENT, "menu")
+    assert kind_and_id(engine, "thanks, that helps a lot") == (Kind.INTENT, "bedankt")
+
+
+def test_greeting_before_a_question_answers_the_question(engine):
+    assert kind_and_id(engine, "Hallo! Wie betaalt de huur van het pand?") == (
+        Kind.ANSWER, "har-financiering")
