@@ -32,7 +32,11 @@ class Report:
 
 def lint(kb: KnowledgeBase, matcher: Matcher) -> list[str]:
     """Phrasings that match another entry better than their own, and entries too close."""
-    found: list[str] = []
+    found: list[str] = [
+        f"{entry_id}: exclude {term!r} is ignored: after normalisation it matches the "
+        "entry's own phrasings"
+        for entry_id, term in matcher.ignored_excludes
+    ]
     confused: dict[tuple[str, str], int] = {}
     for entry in kb:
         for question in entry.questions:

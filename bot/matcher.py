@@ -64,17 +64,28 @@ class Matcher:
             return frozenset(base.tokens(text))
 
         indexed: list[_Indexed] = []
+        self.ignored_excludes: list[tuple[str, str]] = []
         for entry in kb:
             phrasings = tuple(p for p in (toks(q) for q in (entry.title, *entry.questions)) if p)
             keywords = tuple(k for k in map(toks, entry.keywords) if k)
             vocabulary = frozenset().union(*phrasings, *keywords)
+            excludes: list[frozenset[str]] = []
+            for term in entry.excludes:
+                tokens = toks(term)
+                # After normalisation an exclude can shrink to words the entry's own
+                # phrasings use ("mijn zorgverzekeraar" → zorgverzekering); it would then
+                # turn away the very questions the entry is for, so it does not count.
+                if not tokens or any(tokens <= p for p in phrasings):
+                    self.ignored_excludes.append((entry.id, term))
+                    continue
+                excludes.append(tokens)
             indexed.append(_Indexed(
                 entry=entry,
                 phrasings=phrasings,
                 vocabulary=vocabulary,
                 keywords=keywords,
                 requires=tuple(tuple(t for t in map(toks, group) if t) for group in entry.requires),
-                excludes=tuple(t for t in map(toks, entry.excludes) if t),
+                excludes=tuple(excludes),
             ))
         self._entries = indexed
 
