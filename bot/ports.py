@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from typing import Any, Protocol
 
 from bot.matcher import Candidate
 from bot.messages import Audience, Channel, Language, OutboundMessage
@@ -39,3 +40,93 @@ class Sender(Protocol):
     async def send(self, message: OutboundMessage) -> str | None:
         """Send and return the provider's message id."""
         ...
+
+
+class DeliveryError(Exception):
+    """A provider refused or failed to deliver; raised by `Sender.send` implementations.
+
+    Senders map their provider's error to this, so the outbox can decide what to do:
+
+    - `code`: the provider's error code as text. For Twilio use `TwilioRestException.code`
+      (`str(exc.code)`): "63016" (WhatsApp 24-hour window closed: the outbox sends the
+      template or marks the delivery blocked) and "21610" (the number replied STOP: the
+      outbox marks the contact opted out and the delivery blocked) are handled specially.
+      For Telegram use e.g. "403" (bot blocked by the user). "http" or "network" for
+      transport failures.
+    - `retryable`: True for transport errors, timeouts, HTTP 5xx and 429 (the outbox retries
+      with exponential backoff); False when retrying cannot help (4xx, unknown number).
+    - `message`: a short human-readable reason; shown to pioneers on the ticket.
+    """
+
+    def __init__(self, code: str, retryable: bool, message: str = "") -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code
+        self.retryable = retryable
+        self.message = message
+
+
+WHATSAPP_WINDOW_CLOSED = "63016"
+NUMBER_OPTED_OUT = "21610"
+
+
+class TemplateSender(Protocol):
+    """A sender that can reach a WhatsApp user outside the 24-hour window.
+
+    The Twilio WhatsApp sender implements this next to `send`: a message with
+    `content_sid` and `content_variables` (JSON, e.g. `{"1": "42"}`), no body.
+    """
+
+    async def send_template(
+        self, address: str, content_sid: str, variables: dict[str, str]
+    ) -> str | None:
+        """Send the approved template and return the provider's message id."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TicketCard:
+    """What pioneers see of a ticket (a Telegram card, an inbox row), addresses masked."""
+
+    number: int
+    status: str
+    channel: Channel
+    audience: str
+    language: str
+    display_name: str | None
+    masked_address: str
+    question: str
+    transcript: tuple[dict[str, Any], ...]
+    candidates: tuple[dict[str, Any], ...]
+    created_at: datetime
+    claimed_by: str | None = None
+    answered_at: datetime | None = None
+    answer: str | None = None
+    delivery_status: str | None = None
+    delivery_error: str | None = None
+
+
+class PioneerNotifier(Protocol):
+    """Tells the pioneers about tickets (the Telegram pioneers' group implements it)."""
+
+    async def ticket_opened(self, ticket: TicketCard) -> None: ...
+
+    async def ticket_updated(self, ticket: TicketCard) -> None:
+        """Claimed, answered, closed, a message added, or a delivery failed/blocked."""
+        ...
+
+    async def reminder(self, ticket: TicketCard) -> None:
+        """The ticket has waited unclaimed for the configured business hours."""
+        ...
+
+
+class NoNotifier:
+    """The notifier when the pioneers' group is off: the inbox and terminal still work."""
+
+    async def ticket_opened(self, ticket: TicketCard) -> None:
+        return None
+
+    async def ticket_updated(self, ticket: TicketCard) -> None:
+        return None
+
+    async def reminder(self, ticket: TicketCard) -> None:
+        return None

@@ -160,3 +160,77 @@ class Ticket(Base):
     claimed_at: Mapped[datetime | None] = mapped_column()
     answered_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
+    reminded_at: Mapped[datetime | None] = mapped_column()
+
+
+class DeliveryStatus(StrEnum):
+    """Life of one pioneer answer in the outbox (see bot.outbox).
+
+    ```mermaid
+    stateDiagram-v2
+        [*] --> pending: pioneer answers (stored first)
+        pending --> sending: a worker claims it
+        sending --> sent: provider accepted it
+        sending --> pending: provider failed, retry after backoff
+        sending --> failed: too many attempts / permanent error
+        sending --> held: WhatsApp window closed, template sent
+        sending --> blocked: opted out, or window closed without template
+        held --> pending: the person writes again
+        blocked --> pending: the person writes again (window only)
+    ```
+    """
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    HELD = "held"
+    BLOCKED = "blocked"
+
+
+class Delivery(Base):
+    """One pioneer answer on its way to a person: stored before it is sent, never dropped."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(128))
+    text: Mapped[str] = mapped_column(Text)
+    pioneer: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider_id: Mapped[str | None] = mapped_column(String(128))
+    template_sent_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column()
+
+
+class Pioneer(Base):
+    """An account for the web inbox (`python -m bot pioneers add NAME`)."""
+
+    __tablename__ = "pioneers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PioneerSession(Base):
+    """A logged-in inbox session; the cookie holds a token, only its hash is stored."""
+
+    __tablename__ = "pioneer_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pioneer_id: Mapped[int] = mapped_column(ForeignKey("pioneers.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
