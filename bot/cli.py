@@ -144,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db", required=True)
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+
+    from bot import cli_tickets
+
+    cli_tickets.register(sub, kb)
     return parser
 
 

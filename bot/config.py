@@ -36,6 +36,13 @@ class Settings(BaseSettings):
     business_hours_end: int = 17
     reminder_business_hours: float = 4.0
 
+    # Pioneer answers (bot.outbox): retries with exponential backoff, then marked failed.
+    outbox_max_attempts: int = 6
+    outbox_backoff_seconds: float = 2.0
+    outbox_max_backoff_seconds: float = 900.0
+    outbox_poll_seconds: float = 0.5
+    inbox_session_hours: int = 12
+
     retention_days: int = 180
     rate_limit_per_minute: int = 20
     metrics_token: str | None = None

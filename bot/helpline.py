@@ -8,6 +8,8 @@ retry (same provider message id) gets the stored replies of the first delivery a
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +18,7 @@ from bot.conversation import Conversation
 from bot.decision import Decision, Kind
 from bot.dialogue import DialogueEngine, Effect
 from bot.messages import Audience, Choice, InboundMessage, OutboundMessage, utcnow
+from bot.outbox import release_held
 from bot.ports import EscalationRequest
 from bot.storage import repository as repo
 from bot.storage.db import Database
@@ -32,6 +35,19 @@ class Handled:
     ticket_number: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TicketEvents:
+    """What one handled message did to the pioneer queue, told to listeners after commit."""
+
+    opened: tuple[int, ...] = ()
+    added_to: int | None = None
+    released_deliveries: int = 0
+
+
+TicketListener = Callable[[TicketEvents], Awaitable[None]]
+log = logging.getLogger(__name__)
+
+
 class _SessionTickets:
     """The engine's TicketQueue, inside the transaction that handles the message."""
 
@@ -39,6 +55,7 @@ class _SessionTickets:
         self.session = session
         self.contact = contact
         self.opened: list[int] = []
+        self.added_to: int | None = None
 
     async def open(self, request: EscalationRequest) -> int:
         ticket = await repo.open_ticket(self.session, self.contact, request)
@@ -47,16 +64,30 @@ class _SessionTickets:
 
     async def add(self, ticket_number: int, text: str) -> None:
         await repo.add_to_ticket(self.session, ticket_number, text)
+        self.added_to = ticket_number
 
 
 class Helpline:
     """Handles inbound messages for every channel; see the module docstring."""
 
-    def __init__(self, engine: DialogueEngine, db: Database) -> None:
+    def __init__(self, engine: DialogueEngine, db: Database,
+                 listeners: Iterable[TicketListener] = ()) -> None:
         self.engine = engine
         self.db = db
+        # Told about opened tickets and released answers once the message is committed.
+        self.listeners: list[TicketListener] = list(listeners)
 
     async def handle(self, message: InboundMessage) -> Handled:
+        handled, events = await self._handle(message)
+        if events.opened or events.added_to or events.released_deliveries:
+            for listener in self.listeners:
+                try:
+                    await listener(events)
+                except Exception:
+                    log.exception("helpline: a ticket listener failed")
+        return handled
+
+    async def _handle(self, message: InboundMessage) -> tuple[Handled, TicketEvents]:
         async with self.db.session() as session:
             contact = await repo.contact_for(session, message.channel, message.address,
                                              message.display_name)
@@ -65,8 +96,9 @@ class Helpline:
                 message.media, message.received_at,
             )
             if inbound_id is None:
-                return await self._replay(session, message)
+                return await self._replay(session, message), TicketEvents()
             contact.last_inbound_at = message.received_at
+            released = await release_held(session, contact.id)
             row = await repo.conversation_for(session, contact)
             conversation = (
                 Conversation.from_dict(row.state) if row.state
@@ -78,7 +110,7 @@ class Helpline:
 
             if Effect.ERASE in turn.effects:
                 await repo.erase_contact(session, contact)
-                return Handled(turn.replies, turn.decision, inbound_id=None)
+                return Handled(turn.replies, turn.decision, inbound_id=None), TicketEvents()
             if Effect.OPT_OUT in turn.effects:
                 contact.opted_out = True
             if Effect.OPT_IN in turn.effects:
@@ -107,8 +139,9 @@ class Helpline:
                 inbound.entry_id = turn.decision.id
                 inbound.score = turn.decision.score
                 inbound.ticket_id = turn.ticket_number
+            events = TicketEvents(tuple(tickets.opened), tickets.added_to, released)
             return Handled(replies, turn.decision, suppressed=suppressed, inbound_id=inbound_id,
-                           ticket_number=turn.ticket_number)
+                           ticket_number=turn.ticket_number), events
 
     async def _replay(self, session: AsyncSession, message: InboundMessage) -> Handled:
         assert message.provider_id is not None

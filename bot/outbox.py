@@ -1,0 +1,282 @@
+"""Durable delivery of pioneer answers: stored first (bot.tickets), sent here, never dropped.
+
+A worker claims one due row at a time, so several workers (two servers, a server and the
+CLI) deliver each answer once: PostgreSQL claims with `SELECT … FOR UPDATE SKIP LOCKED`,
+SQLite with an atomic `UPDATE … WHERE status = 'pending'` (SQLite has one writer at a
+time). The provider is called outside any transaction; the result is written back only if
+the row is still ours. A row left in `sending` by a crashed worker is claimed again after
+`stale_after` (a crash in the middle of a send may then send twice: at least once beats
+never). Provider failures are retried with exponential backoff; after `max_attempts` the
+row is `failed` and shown on the ticket. See `DeliveryStatus` for the states.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.messages import Channel, OutboundMessage, utcnow
+from bot.ports import (
+    NUMBER_OPTED_OUT,
+    WHATSAPP_WINDOW_CLOSED,
+    DeliveryError,
+    NoNotifier,
+    PioneerNotifier,
+    Sender,
+)
+from bot.storage.db import Database
+from bot.storage.models import Contact, Delivery, DeliveryStatus, Direction, Message, Ticket
+from bot.tickets import card_for, mask_address
+
+log = logging.getLogger(__name__)
+
+WHATSAPP_WINDOW = timedelta(hours=24)
+# Held or blocked by the window: released when the person writes again.
+RELEASED_BY_INBOUND = ("window",)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxPolicy:
+    max_attempts: int = 6
+    backoff: float = 2.0  # seconds before the first retry, doubled each time
+    max_backoff: float = 900.0
+    stale_after: float = 300.0
+    whatsapp_template_sid: str | None = None
+
+    def delay(self, attempts: int) -> timedelta:
+        return timedelta(seconds=min(self.backoff * 2 ** max(0, attempts - 1), self.max_backoff))
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    status: DeliveryStatus
+    error_code: str | None = None
+    error: str | None = None
+    provider_id: str | None = None
+    retry_at: datetime | None = None
+    template_sent: bool = False
+    opt_out: bool = False
+
+
+def as_delivery_error(exc: BaseException) -> DeliveryError:
+    """Any sender exception as a `DeliveryError`.
+
+    Senders should raise `bot.ports.DeliveryError`; for anything else the provider's code
+    and HTTP status are read from the exception or its cause (twilio's
+    `TwilioRestException` has `.code` and `.status`): 5xx, 429 and transport errors are
+    retried, other 4xx are not.
+    """
+    if isinstance(exc, DeliveryError):
+        return exc
+    for source in (exc, exc.__cause__):
+        if source is None:
+            continue
+        code, status = getattr(source, "code", None), getattr(source, "status", None)
+        if code is not None or isinstance(status, int):
+            retryable = not isinstance(status, int) or status >= 500 or status == 429
+            return DeliveryError(str(code if code is not None else status), retryable,
+                                 str(exc)[:300])
+    log.warning("outbox: sender raised %s", type(exc).__name__)
+    return DeliveryError("error", True, str(exc)[:300] or type(exc).__name__)
+
+
+async def release_held(session: AsyncSession, contact_id: int) -> int:
+    """The person wrote again: answers held by the WhatsApp window go out now."""
+    result = await session.execute(
+        update(Delivery)
+        .where(Delivery.contact_id == contact_id,
+               Delivery.status.in_([DeliveryStatus.HELD.value, DeliveryStatus.BLOCKED.value]),
+               Delivery.error_code.in_(RELEASED_BY_INBOUND))
+        .values(status=DeliveryStatus.PENDING.value, next_attempt_at=utcnow())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+class Outbox:
+    """Delivers due outbox rows through the channel senders."""
+
+    def __init__(
+        self,
+        db: Database,
+        senders: Callable[[], Mapping[Channel, Sender]],
+        policy: OutboxPolicy = OutboxPolicy(),
+        notifier: PioneerNotifier | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.senders = senders
+        self.policy = policy
+        self.notifier: PioneerNotifier = notifier or NoNotifier()
+        self.clock = clock
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """A new answer was stored in this process: deliver now, not at the next poll."""
+        self._wake.set()
+
+    async def run(self, interval: float = 0.5) -> None:
+        """Deliver until cancelled; polls so answers stored by other processes go out too."""
+        while True:
+            try:
+                await self.deliver_due()
+            except Exception:
+                log.exception("outbox: delivery round failed; retrying at the next poll")
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def deliver_due(self) -> int:
+        """Deliver every row that is due now; returns how many were attempted."""
+        done = 0
+        while (row := await self.claim()) is not None:
+            await self.deliver(row)
+            done += 1
+        return done
+
+    async def claim(self) -> Delivery | None:
+        now = self.clock()
+        due = or_(
+            and_(Delivery.status == DeliveryStatus.PENDING.value, Delivery.next_attempt_at <= now),
+            and_(Delivery.status == DeliveryStatus.SENDING.value,
+                 Delivery.claimed_at < now - timedelta(seconds=self.policy.stale_after)),
+        )
+        async with self.db.session() as session:
+            pick = select(Delivery.id).where(due).order_by(Delivery.next_attempt_at, Delivery.id)
+            if self.db.is_sqlite:
+                # One writer at a time: the subquery and the update are one atomic step.
+                claimed = (await session.execute(
+                    update(Delivery).where(Delivery.id == pick.limit(1).scalar_subquery(), due)
+                    .values(status=DeliveryStatus.SENDING.value, claimed_at=now,
+                            attempts=Delivery.attempts + 1)
+                    .returning(Delivery.id)
+                )).scalar_one_or_none()
+            else:
+                claimed = (await session.execute(
+                    pick.limit(1).with_for_update(skip_locked=True)
+                )).scalar_one_or_none()
+                if claimed is not None:
+                    await session.execute(
+                        update(Delivery).where(Delivery.id == claimed)
+                        .values(status=DeliveryStatus.SENDING.value, claimed_at=now,
+                                attempts=Delivery.attempts + 1)
+                    )
+            if claimed is None:
+                return None
+            return await session.get(Delivery, claimed, populate_existing=True)
+
+    async def deliver(self, row: Delivery) -> DeliveryStatus:
+        outcome = await self._attempt(row)
+        await self._record(row, outcome)
+        return outcome.status
+
+    async def _attempt(self, row: Delivery) -> _Outcome:
+        async with self.db.session() as session:
+            contact = await session.get(Contact, row.contact_id) if row.contact_id else None
+        if contact is None:
+            return _Outcome(DeliveryStatus.BLOCKED, "erased", "De persoon is gewist.")
+        if contact.opted_out:
+            return _Outcome(DeliveryStatus.BLOCKED, "opted_out",
+                            "De persoon heeft zich afgemeld (STOP); niets verstuurd.")
+        channel = Channel(row.channel)
+        sender = self.senders().get(channel)
+        if sender is None:
+            return _Outcome(DeliveryStatus.FAILED, "no_sender",
+                            f"Kanaal {channel.value} is niet ingesteld; niets verstuurd.")
+        window_closed = channel is Channel.WHATSAPP and (
+            contact.last_inbound_at is None
+            or self.clock() - contact.last_inbound_at > WHATSAPP_WINDOW
+        )
+        if window_closed:
+            return await self._window_closed(row, sender)
+        try:
+            provider_id = await sender.send(OutboundMessage(
+                channel, row.address, row.text, ticket_number=row.ticket_id))
+        except Exception as raised:  # whatever a sender raises, the answer is not lost
+            exc = as_delivery_error(raised)
+            if exc.code == WHATSAPP_WINDOW_CLOSED:
+                return await self._window_closed(row, sender)
+            return self._failure(row, exc)
+        return _Outcome(DeliveryStatus.SENT, provider_id=provider_id)
+
+    async def _window_closed(self, row: Delivery, sender: Sender) -> _Outcome:
+        sid = self.policy.whatsapp_template_sid
+        if row.template_sent_at is not None:
+            return _Outcome(DeliveryStatus.HELD, "window",
+                            "WhatsApp-venster dicht; uitnodiging al verstuurd, antwoord volgt "
+                            "zodra de persoon reageert.", template_sent=False)
+        send_template = getattr(sender, "send_template", None)
+        if not sid or send_template is None:
+            return _Outcome(DeliveryStatus.BLOCKED, "window",
+                            "WhatsApp-venster (24 uur) is dicht en er is geen template "
+                            "ingesteld (TWILIO_WHATSAPP_TEMPLATE_SID). Het antwoord gaat uit "
+                            "zodra de persoon weer schrijft.")
+        try:
+            await send_template(row.address, sid, {"1": str(row.ticket_id or "")})
+        except Exception as raised:
+            return self._failure(row, as_delivery_error(raised))
+        return _Outcome(DeliveryStatus.HELD, "window",
+                        "WhatsApp-venster dicht: uitnodiging (template) verstuurd; het antwoord "
+                        "gaat uit zodra de persoon reageert.", template_sent=True)
+
+    def _failure(self, row: Delivery, exc: DeliveryError) -> _Outcome:
+        text = exc.message or str(exc)
+        if exc.code == NUMBER_OPTED_OUT:
+            return _Outcome(DeliveryStatus.BLOCKED, "opted_out",
+                            f"De persoon heeft zich bij de provider afgemeld ({exc.code}).",
+                            opt_out=True)
+        if exc.retryable and row.attempts < self.policy.max_attempts:
+            return _Outcome(DeliveryStatus.PENDING, exc.code, text,
+                            retry_at=self.clock() + self.policy.delay(row.attempts))
+        if exc.retryable:
+            text = f"{text} (na {row.attempts} pogingen opgegeven)"
+        return _Outcome(DeliveryStatus.FAILED, exc.code, text)
+
+    async def _record(self, row: Delivery, outcome: _Outcome) -> None:
+        now = self.clock()
+        values: dict[str, object] = {
+            "status": outcome.status.value, "error_code": outcome.error_code,
+            "last_error": outcome.error, "claimed_at": None,
+        }
+        if outcome.retry_at is not None:
+            values["next_attempt_at"] = outcome.retry_at
+        if outcome.template_sent:
+            values["template_sent_at"] = now
+        if outcome.status is DeliveryStatus.SENT:
+            values.update(provider_id=outcome.provider_id, sent_at=now)
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(Delivery).where(Delivery.id == row.id,
+                                       Delivery.status == DeliveryStatus.SENDING.value)
+                .values(**values)
+            )
+            if not getattr(result, "rowcount", 1):
+                log.warning("outbox: delivery %s was taken over while sending", row.id)
+                return
+            if outcome.opt_out and row.contact_id is not None:
+                await session.execute(update(Contact).where(Contact.id == row.contact_id)
+                                      .values(opted_out=True))
+            if outcome.status is DeliveryStatus.SENT:
+                session.add(Message(
+                    contact_id=row.contact_id, channel=row.channel,
+                    direction=Direction.OUT.value, text=row.text,
+                    provider_id=outcome.provider_id, kind="pioneer", ticket_id=row.ticket_id,
+                    created_at=now,
+                ))
+            ticket = await session.get(Ticket, row.ticket_id) if row.ticket_id else None
+            card = await card_for(session, ticket) if ticket else None
+        level = logging.INFO if outcome.status is DeliveryStatus.SENT else logging.WARNING
+        log.log(level, "outbox: delivery %s to %s %s: %s", row.id, row.channel,
+                mask_address(row.address), outcome.status.value)
+        if card is not None and outcome.status is not DeliveryStatus.PENDING:
+            try:
+                await self.notifier.ticket_updated(card)
+            except Exception:
+                log.exception("outbox: notifying the pioneers failed")
