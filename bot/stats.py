@@ -6,6 +6,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -52,17 +53,17 @@ def _duration(value: timedelta) -> str:
 
 async def collect(db: Database) -> Stats:
     async with db.session() as session:
-        per_channel = dict((await session.execute(
+        per_channel: dict[Any, Any] = dict((await session.execute(
             select(Message.channel, func.count()).where(Message.direction == Direction.IN.value)
-            .group_by(Message.channel))).tuples().all())
-        kinds = dict((await session.execute(
+            .group_by(Message.channel))).all())
+        kinds: dict[Any, Any] = dict((await session.execute(
             select(Message.kind, func.count()).where(Message.direction == Direction.IN.value)
-            .group_by(Message.kind))).tuples().all())
-        tickets = dict((await session.execute(
-            select(Ticket.status, func.count()).group_by(Ticket.status))).tuples().all())
+            .group_by(Message.kind))).all())
+        tickets: dict[Any, Any] = dict((await session.execute(
+            select(Ticket.status, func.count()).group_by(Ticket.status))).all())
         answered = (await session.execute(
             select(Ticket.created_at, Ticket.answered_at)
-            .where(Ticket.answered_at.is_not(None)))).tuples().all()
+            .where(Ticket.answered_at.is_not(None)))).all()
         questions = (await session.execute(
             select(Ticket.question).where(Ticket.question != "[gewist]"))).scalars().all()
     waits = [(done - opened).total_seconds() for opened, done in answered if done and opened]
