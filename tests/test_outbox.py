@@ -1,0 +1,271 @@
+"""Durable delivery of pioneer answers through a real local provider, on SQLite and
+PostgreSQL: delivered once, retried with backoff, surviving restarts and parallel workers,
+the WhatsApp 24-hour window, opt-outs."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from bot.helpline import Helpline
+from bot.messages import Channel, InboundMessage, utcnow
+from bot.outbox import Outbox, OutboxPolicy
+from bot.storage.db import Database
+from bot.storage.models import Contact, Delivery, DeliveryStatus, Direction, Message
+from bot.tickets import Tickets
+from tests import local_provider
+from tests.conftest import ChatBot
+from tests.local_provider import LocalProvider, senders_for
+from tests.test_tickets import QUESTION, RecordingNotifier
+
+provider_fixture = local_provider.provider  # the `provider` fixture
+TEMPLATE = "HX0000000000000000000000000000test"
+
+
+@dataclass
+class Clock:
+    now: datetime = field(default_factory=lambda: utcnow() + timedelta(seconds=1))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def outbox(db: Database, provider: LocalProvider, clock: Clock | None = None,
+           **policy: object) -> Outbox:
+    senders = senders_for(provider)
+    return Outbox(db, lambda: senders, OutboxPolicy(**policy),  # type: ignore[arg-type]
+                  clock=clock or Clock())
+
+
+async def escalate(helpline: Helpline, channel: Channel = Channel.SMS,
+                   address: str = "+31600000021") -> tuple[ChatBot, int]:
+    person = ChatBot(helpline, channel=channel, address=address)
+    await person.say(QUESTION)
+    assert person.last.ticket_number is not None
+    return person, person.last.ticket_number
+
+
+async def write_back(helpline: Helpline, channel: Channel, address: str, text: str) -> None:
+    """The person writes now (not at the fixed test time): their window opens."""
+    await helpline.handle(InboundMessage(channel, address, text, provider_id=f"now-{text}",
+                                         received_at=utcnow()))
+
+
+async def deliveries(db: Database) -> list[Delivery]:
+    async with db.session() as session:
+        return list((await session.execute(select(Delivery).order_by(Delivery.id))).scalars())
+
+
+@pytest.fixture
+def helpline(engine, db) -> Helpline:
+    return Helpline(engine, db)
+
+
+async def test_answer_reaches_the_person_on_their_channel(helpline, db, provider):
+    _, number = await escalate(helpline)
+    await Tickets(db).answer(number, "Ja, de hond mag mee.", "Pionier Een")
+    assert await outbox(db, provider).deliver_due() == 1
+    assert provider.sent == [{
+        "kind": "text", "channel": "sms", "to": "+31600000021", "sid": "SM000001",
+        "text": "Antwoord van Pionier Een (De Thuisgevers):\nJa, de hond mag mee.",
+    }]
+    [row] = await deliveries(db)
+    assert row.status == DeliveryStatus.SENT and row.provider_id == "SM000001" and row.sent_at
+    async with db.session() as session:
+        out = (await session.execute(select(Message).where(
+            Message.provider_id == "SM000001"))).scalar_one()
+    assert out.direction == Direction.OUT and out.ticket_id == number and out.kind == "pioneer"
+    assert await outbox(db, provider).deliver_due() == 0
+
+
+async def test_provider_down_is_retried_with_backoff(helpline, db, provider):
+    _, number = await escalate(helpline)
+    await Tickets(db).answer(number, "Ja.", "Pionier Een")
+    provider.fail(2)
+    clock = Clock()
+    worker = outbox(db, provider, clock, backoff=2.0)
+    assert await worker.deliver_due() == 1
+    [row] = await deliveries(db)
+    assert row.status == DeliveryStatus.PENDING and row.attempts == 1
+    assert row.error_code == "down" and row.next_attempt_at == clock.now + timedelta(seconds=2)
+    assert await worker.deliver_due() == 0  # not due yet
+    clock.advance(2)
+    assert await worker.deliver_due() == 1
+    [row] = await deliveries(db)
+    assert row.next_attempt_at == clock.now + timedelta(seconds=4)  # doubled
+    clock.advance(4)
+    assert await worker.deliver_due() == 1
+    [row] = await deliveries(db)
+    assert row.status == DeliveryStatus.SENT and row.attempts == 3
+    assert len(provider.sent) == 1
+
+
+async def test_keeps_failing_then_failed_and_shown_never_dropped(helpline, db, provider):
+    _, number = await escalate(helpline)
+    notifier = RecordingNotifier()
+    tickets = Tickets(db)
+    await tickets.answer(number, "Ja.", "Pionier Een")
+    provider.fail(3, status=500, code="boom")
+    clock = Clock()
+    senders = senders_for(provider)
+    worker = Outbox(db, lambda: senders, OutboxPolicy(max_attempts=3, backoff=1), notifier,
+                    clock)
+    for _ in range(3):
+        await worker.deliver_due()
+        clock.advance(60)
+    detail = await tickets.get(number)
+    [shown] = detail.deliveries
+    assert shown.status is DeliveryStatus.FAILED and shown.attempts == 3
+    assert "3 pogingen" in (shown.last_error or "")
+    assert detail.card.delivery_status == "failed"
+    assert [c.delivery_status for c in notifier.updated] == ["failed"]
+    assert await worker.deliver_due() == 0 and provider.sent == []
+
+
+async def test_restart_in_between_delivers_exactly_once(helpline, db, provider):
+    _, number = await escalate(helpline)
+    await Tickets(db).answer(number, "Ja.", "Pionier Een")
+    provider.fail(1)
+    clock = Clock()
+    assert await outbox(db, provider, clock, backoff=1).deliver_due() == 1
+    # The server stops; a new process with a new database handle takes over.
+    again = Database(db.url) if db.is_sqlite else db
+    clock.advance(1)
+    assert await outbox(again, provider, clock).deliver_due() == 1
+    assert await outbox(again, provider, clock).deliver_due() == 0
+    assert len(provider.sent) == 1
+    if again is not db:
+        await again.dispose()
+
+
+async def test_two_workers_at_once_deliver_each_answer_once(engine, db, provider):
+    helpline = Helpline(engine, db)
+    tickets = Tickets(db)
+    for i in range(6):
+        _, number = await escalate(helpline, address=f"+316000000{30 + i}")
+        await tickets.answer(number, f"Antwoord {i}", "Pionier Een")
+    other = Database(db.url) if db.is_sqlite else db
+    done = await asyncio.gather(outbox(db, provider).deliver_due(),
+                                outbox(other, provider).deliver_due())
+    assert sum(done) == 6
+    assert sorted(m["to"] for m in provider.sent) == [f"+316000000{30 + i}" for i in range(6)]
+    assert {r.status for r in await deliveries(db)} == {DeliveryStatus.SENT}
+    async with db.session() as session:
+        outs = (await session.execute(select(func.count()).select_from(Message).where(
+            Message.kind == "pioneer"))).scalar_one()
+    assert outs == 6
+    if other is not db:
+        await other.dispose()
+
+
+async def test_stale_sending_row_is_taken_over(helpline, db, provider):
+    _, number = await escalate(helpline)
+    await Tickets(db).answer(number, "Ja.", "Pionier Een")
+    clock = Clock()
+    crashed = outbox(db, provider, clock)
+    assert await crashed.claim() is not None  # claimed, then the process died
+    assert await outbox(db, provider, clock).deliver_due() == 0
+    clock.advance(301)
+    assert await outbox(db, provider, clock).deliver_due() == 1
+    assert len(provider.sent) == 1
+
+
+async def _whatsapp_ticket(helpline: Helpline, db: Database, *, hours_ago: float) -> int:
+    address = "whatsapp:+31600000041"
+    _, number = await escalate(helpline, Channel.WHATSAPP, address)
+    async with db.session() as session:
+        await session.execute(update(Contact).values(
+            last_inbound_at=utcnow() - timedelta(hours=hours_ago)))
+    return number
+
+
+async def test_whatsapp_window_closed_sends_template_then_answer_on_reply(
+        helpline, db, provider):
+    number = await _whatsapp_ticket(helpline, db, hours_ago=25)
+    await Tickets(db).answer(number, "Ja, de hond mag mee.", "Pionier Een")
+    worker = outbox(db, provider, whatsapp_template_sid=TEMPLATE)
+    await worker.deliver_due()
+    assert provider.templates() == [{
+        "kind": "template", "channel": "whatsapp", "to": "whatsapp:+31600000041",
+        "content_sid": TEMPLATE, "variables": {"1": str(number)}, "sid": "SM000001"}]
+    assert provider.texts() == []
+    [row] = await deliveries(db)
+    assert row.status == DeliveryStatus.HELD and row.template_sent_at is not None
+    await worker.deliver_due()
+    assert len(provider.sent) == 1
+
+    await write_back(helpline, Channel.WHATSAPP, "whatsapp:+31600000041", "ja graag")
+    await worker.deliver_due()
+    assert provider.texts() == ["Antwoord van Pionier Een (De Thuisgevers):\nJa, de hond mag mee."]
+    [row] = await deliveries(db)
+    assert row.status == DeliveryStatus.SENT
+
+
+async def test_whatsapp_window_closed_without_template_is_blocked_and_shown(
+        helpline, db, provider):
+    number = await _whatsapp_ticket(helpline, db, hours_ago=30)
+    tickets = Tickets(db)
+    await tickets.answer(number, "Ja.", "Pionier Een")
+    worker = outbox(db, provider)
+    await worker.deliver_due()
+    detail = await tickets.get(number)
+    assert detail.deliveries[0].status is DeliveryStatus.BLOCKED
+    assert "24 uur" in (detail.deliveries[0].last_error or "")
+    assert detail.card.delivery_status == "blocked" and provider.sent == []
+    await write_back(helpline, Channel.WHATSAPP, "whatsapp:+31600000041", "hallo?")
+    await worker.deliver_due()
+    assert len(provider.texts()) == 1
+
+
+async def test_provider_window_error_63016_is_handled_like_a_closed_window(
+        helpline, db, provider):
+    number = await _whatsapp_ticket(helpline, db, hours_ago=1)
+    await Tickets(db).answer(number, "Ja.", "Pionier Een")
+    provider.fail(1, status=400, code="63016")
+    await outbox(db, provider, whatsapp_template_sid=TEMPLATE).deliver_due()
+    assert len(provider.templates()) == 1 and provider.texts() == []
+    [row] = await deliveries(db)
+    assert row.status == DeliveryStatus.HELD
+
+
+async def test_provider_opt_out_21610_marks_the_contact(helpline, db, provider):
+    _, number = await escalate(helpline)
+    await Tickets(db).answer(number, "Ja.", "Pionier Een")
+    provider.fail(1, status=400, code="21610")
+    await outbox(db, provider).deliver_due()
+    [row] = await deliveries(db)
+    assert row.status == DeliveryStatus.BLOCKED and row.error_code == "opted_out"
+    async with db.session() as session:
+        assert (await session.execute(select(Contact.opted_out))).scalar_one() is True
+
+
+async def test_opted_out_contact_gets_nothing(helpline, db, provider):
+    person, number = await escalate(helpline)
+    await person.say("STOP")
+    await Tickets(db).answer(number, "Ja.", "Pionier Een")
+    await outbox(db, provider).deliver_due()
+    assert provider.sent == []
+    [row] = await deliveries(db)
+    assert row.status == DeliveryStatus.BLOCKED and row.error_code == "opted_out"
+
+
+async def test_channel_without_sender_fails_visibly(helpline, db, provider):
+    _, number = await escalate(helpline, Channel.WEB, "web:test-visitor")
+    await Tickets(db).answer(number, "Ja.", "Pionier Een")
+    await outbox(db, provider).deliver_due()
+    [row] = await deliveries(db)
+    assert row.status == DeliveryStatus.FAILED and row.error_code == "no_sender"
+
+
+async def test_feedback_no_escalates_on_whatsapp(helpline):
+    person = ChatBot(helpline, channel=Channel.WHATSAPP, address="whatsapp:+31600000042")
+    assert "Heeft dit geholpen?" in await person.say("wie betaalt de huur van het pand?")
+    assert "pionier" in (await person.say("nee")).lower()
+    assert person.last.ticket_number is not None
