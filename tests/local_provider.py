@@ -98,8 +98,8 @@ def senders_for(provider: LocalProvider) -> dict[Channel, HttpSender]:
             for c in (Channel.SMS, Channel.WHATSAPP, Channel.TELEGRAM)}
 
 
-@pytest.fixture
-async def provider() -> AsyncIterator[LocalProvider]:
+@pytest.fixture(name="provider")
+async def provider_fixture() -> AsyncIterator[LocalProvider]:
     fake = LocalProvider()
     await fake.start()
     yield fake

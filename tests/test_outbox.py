@@ -17,12 +17,10 @@ from bot.outbox import Outbox, OutboxPolicy
 from bot.storage.db import Database
 from bot.storage.models import Contact, Delivery, DeliveryStatus, Direction, Message
 from bot.tickets import Tickets
-from tests import local_provider
 from tests.conftest import ChatBot
-from tests.local_provider import LocalProvider, senders_for
+from tests.local_provider import LocalProvider, provider_fixture, senders_for  # noqa: F401
 from tests.test_tickets import QUESTION, RecordingNotifier
 
-provider_fixture = local_provider.provider  # the `provider` fixture
 TEMPLATE = "HX0000000000000000000000000000test"
 
 
