@@ -37,5 +37,10 @@ test: install-test lint
 bench-quality: install-test
 	$(BIN)/python benchmarks/quality.py
 
+# Not part of `make test`: each script prints a table and appends it to benchmarks/RESULTS.md.
+bench: install-test
+	$(BIN)/python benchmarks/quality.py
+	$(BIN)/python benchmarks/kb_scaling.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

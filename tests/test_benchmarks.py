@@ -29,3 +29,11 @@ def test_quality_compares_the_baselines_with_ours(tmp_path: Path) -> None:
     assert "| odd " in out and "| even " in out
     recorded = results.read_text("utf-8")
     assert "## Answer quality" in recorded and "Machine: " in recorded and "Python 3." in recorded
+
+
+@pytest.mark.timeout(120)
+def test_kb_scaling_times_decisions_on_generated_knowledge_bases(tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    out = run("kb_scaling.py", results)
+    assert "| 30 " in out and "| 200 " in out
+    assert "## Knowledge-base scaling" in results.read_text("utf-8")
