@@ -9,7 +9,7 @@ from aiohttp import web
 from bot.config import Settings
 from bot.core import Core, build_core
 from bot.storage.migrate import upgrade
-from bot.web import chat, health
+from bot.web import channels, chat, health
 from bot.web.keys import CORE, SETTINGS
 
 MAX_BODY = 256 * 1024
@@ -38,6 +38,7 @@ def create_app(
     app.cleanup_ctx.append(own_core)
     health.setup(app)
     chat.setup(app)
+    channels.setup(app, telegram_polling=telegram_polling)
     app.router.add_get("/", _home)
     return app
 

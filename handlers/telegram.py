@@ -1,0 +1,168 @@
+"""The Telegram adapter: Bot API updates to `InboundMessage`s, `OutboundMessage`s to
+`sendMessage` calls, and the Telegram sender the pioneer queue uses.
+
+Only private chats reach the helpline. Everything from a group (the pioneers' group)
+goes to the group handlers plugged in by whoever owns that group; see
+`handlers.telegram_webhook.GROUP_HANDLERS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import warnings
+from dataclasses import dataclass
+from datetime import timedelta
+
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    Update,
+)
+from telegram.constants import ChatType, ParseMode
+from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.formatting import split_long
+from bot.messages import Channel, InboundMessage, OutboundMessage
+from bot.storage.db import Database
+from handlers.delivery import DeliveryError, ensure_may_send, mask
+
+log = logging.getLogger(__name__)
+
+# Telegram allows 64 bytes of callback data; our choice values are short ("1", "ja").
+MAX_CALLBACK_DATA = 64
+# A flood wait longer than this goes back to the caller (the outbox retries later).
+MAX_RETRY_AFTER = 5.0
+
+
+def is_private(update: Update) -> bool:
+    chat = update.effective_chat
+    return chat is not None and chat.type == ChatType.PRIVATE
+
+
+def media_of(message: Message) -> tuple[str, ...]:
+    """References to what a message carries besides text (kept on the stored message)."""
+    refs: list[str] = []
+    if message.photo:
+        refs.append(f"photo:{message.photo[-1].file_id}")
+    for kind in ("voice", "audio", "video", "video_note", "animation", "document", "sticker"):
+        item = getattr(message, kind)
+        if item is not None:
+            refs.append(f"{kind}:{item.file_id}")
+    if message.location is not None:
+        refs.append(f"location:{message.location.latitude},{message.location.longitude}")
+    if message.contact is not None:
+        refs.append("contact")
+    return tuple(refs)
+
+
+def inbound_from_update(update: Update) -> InboundMessage | None:
+    """The helpline's view of a private-chat update; None for what it does not handle."""
+    if not is_private(update):
+        return None
+    user = update.effective_user
+    name = user.full_name if user else None
+    provider_id = str(update.update_id)
+    query = update.callback_query
+    if query is not None:
+        if not query.data or query.message is None:
+            return None
+        return InboundMessage(Channel.TELEGRAM, str(query.message.chat.id), query.data,
+                              name, provider_id, is_choice=True)
+    message = update.message
+    if message is None:
+        return None
+    text = message.text or message.caption or ""
+    media = media_of(message)
+    if not text and not media:
+        return None
+    return InboundMessage(Channel.TELEGRAM, str(message.chat.id), text, name, provider_id,
+                          received_at=message.date, media=media)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One `sendMessage` call: HTML text and, on the last part, the buttons."""
+
+    html: str
+    keyboard: InlineKeyboardMarkup | None
+
+
+def render(message: OutboundMessage) -> list[Part]:
+    """An outbound message as Bot API calls: split below 4096 characters, HTML-escaped,
+    choices as an inline keyboard (one button a row) under the last part."""
+    texts = split_long(message.text) or [""]
+    keyboard = None
+    buttons = [
+        [InlineKeyboardButton(c.label, callback_data=c.value)]
+        for c in message.choices
+        if len(c.value.encode()) <= MAX_CALLBACK_DATA
+    ]
+    if buttons:
+        keyboard = InlineKeyboardMarkup(buttons)
+    parts = [Part(html.escape(t, quote=False), None) for t in texts]
+    parts[-1] = Part(parts[-1].html, keyboard)
+    return parts
+
+
+def retry_seconds(flood: RetryAfter) -> float:
+    """`RetryAfter.retry_after` in seconds, whether PTB hands out an int or a timedelta."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        wait = flood.retry_after
+    return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+
+
+class TelegramSender:
+    """`bot.ports.Sender` for Telegram: `sendMessage` to a private chat."""
+
+    def __init__(self, bot: Bot, db: Database) -> None:
+        self.bot = bot
+        self.db = db
+
+    async def send(self, message: OutboundMessage) -> str | None:
+        await ensure_may_send(self.db, Channel.TELEGRAM, message.address)
+        return await self.deliver(message)
+
+    async def deliver(self, message: OutboundMessage) -> str | None:
+        """Send without the opt-out check: for replies the helpline already cleared."""
+        sent_id: str | None = None
+        for part in render(message):
+            sent = await self._send_part(message.address, part)
+            sent_id = str(sent.message_id)
+        return sent_id
+
+    async def _send_part(self, chat_id: str, part: Part) -> Message:
+        for attempt in (1, 2):
+            try:
+                return await self.bot.send_message(
+                    chat_id=int(chat_id), text=part.html, parse_mode=ParseMode.HTML,
+                    reply_markup=part.keyboard,
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                )
+            except RetryAfter as flood:
+                seconds = retry_seconds(flood)
+                if attempt == 2 or seconds > MAX_RETRY_AFTER:
+                    raise DeliveryError("429", True, f"Telegram flood control: retry after "
+                                                     f"{seconds:.0f}s") from flood
+                log.warning("telegram asks to wait %.0fs before sending", seconds)
+                await asyncio.sleep(seconds)
+            except TelegramError as error:
+                raise as_delivery_error(error, chat_id) from error
+        raise AssertionError("unreachable")
+
+
+def as_delivery_error(error: TelegramError, chat_id: str) -> DeliveryError:
+    """A Bot API failure in the outbox's terms: blocked or bad requests are final,
+    network trouble is worth a retry."""
+    reason = f"Telegram refused a message to {mask(chat_id)}: {error.message}"
+    if isinstance(error, Forbidden):  # the person blocked the bot
+        return DeliveryError("403", False, reason)
+    if isinstance(error, BadRequest | InvalidToken):
+        return DeliveryError("400", False, reason)
+    return DeliveryError("network", True, reason)
