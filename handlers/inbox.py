@@ -28,6 +28,7 @@ from bot.web.keys import CORE, SETTINGS
 from bot.web.queue import TICKETS
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+STATIC = Path(__file__).resolve().parent / "static"
 JINJA = web.AppKey("inbox_jinja", jinja2.Environment)
 PIONEERS = web.AppKey("pioneers", Pioneers)
 THROTTLE = web.AppKey("login_throttle", LoginThrottle)
@@ -217,7 +218,7 @@ def _action(kind: str) -> Handler:
 
 
 async def stylesheet(_request: web.Request) -> web.StreamResponse:
-    return _headers(web.FileResponse(TEMPLATES / "inbox.css"))
+    return _headers(web.FileResponse(STATIC / "inbox.css"))
 
 
 def setup(app: web.Application) -> None:
