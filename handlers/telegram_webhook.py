@@ -138,6 +138,8 @@ async def running(settings: Settings, helpline: Helpline, db: Database,
         raise TelegramConfigError(
             "TELEGRAM_WEBHOOK_SECRET is required for the Telegram webhook "
             "(or run `serve --telegram-polling` for local use)")
+    # httpx logs every request URL at INFO, and a Bot API URL carries the bot token.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").level))
     application = build_application(settings)
     await application.initialize()
     poller: asyncio.Task[None] | None = None
