@@ -9,8 +9,9 @@ from aiohttp import web
 from bot.config import Settings
 from bot.core import Core, build_core
 from bot.storage.migrate import upgrade
-from bot.web import channels, chat, health
+from bot.web import channels, chat, health, queue
 from bot.web.keys import CORE, SETTINGS
+from handlers import inbox
 
 MAX_BODY = 256 * 1024
 
@@ -39,6 +40,8 @@ def create_app(
     health.setup(app)
     chat.setup(app)
     channels.setup(app, telegram_polling=telegram_polling)
+    queue.setup(app)
+    inbox.setup(app)
     app.router.add_get("/", _home)
     return app
 
