@@ -37,8 +37,9 @@ def machine() -> str:
     except OSError:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = f"1-min load average {os.getloadavg()[0]:.2f} at the end of the run"
     parts = [cpu, f"{cores} cores", ram, f"Python {platform.python_version()}",
-             platform.system()]
+             platform.system(), load]
     return ", ".join(p for p in parts if p)
 
 

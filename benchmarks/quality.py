@@ -19,7 +19,7 @@ from pathlib import Path
 from baselines import BM25Baseline, FrontEnd, FuzzBaseline, Scorer, Tuned, tune, with_cutoff
 from benchkit import RESULTS, ROOT, Quality, percentile, quality, record, table
 
-from bot.decision import Decision
+from bot.decision import Decision, decide
 from bot.dialogue import DialogueEngine
 from bot.evaluation import Case, evaluate, read_cases
 from bot.intents import Intents
@@ -108,6 +108,22 @@ def check_against_evaluate(kb: KnowledgeBase, cases: Sequence[Case], row: Row) -
                          f"{mine} != {theirs}")
 
 
+def check_front_end(kb: KnowledgeBase, cases: Sequence[Case]) -> None:
+    """The baselines' front-end, given our matcher, must decide exactly as our engine does."""
+    engine = DialogueEngine(kb)
+    front = FrontEnd(Intents())
+
+    def match(text: str) -> Decision:
+        return decide(engine.matcher.rank(text), engine.thresholds)
+
+    for case in cases:
+        theirs = engine.decide(case.text, case.channel).decision
+        mine = front.decide(case.text, match)
+        if (mine.kind, mine.id, mine.options) != (theirs.kind, theirs.id, theirs.options):
+            raise SystemExit(f"benchmarks/baselines.py FrontEnd no longer mirrors "
+                             f"DialogueEngine.decide on line {case.line}: {mine} != {theirs}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--file", type=Path, default=ROOT / "tests" / "data" / "dev.jsonl")
@@ -129,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.smoke:
         odd, even = odd[:SMOKE_CASES], even[:SMOKE_CASES]
 
+    check_front_end(kb, [*odd, *even])
     approaches = [
         baseline("rapidfuzz WRatio", lambda: FuzzBaseline(kb), odd),
         baseline(f"BM25 ({args.bm25_documents})",
