@@ -61,6 +61,19 @@ def media_of(message: Message) -> tuple[str, ...]:
     return tuple(refs)
 
 
+# Telegram's bot commands in the words the engine understands. Every new user's first
+# message is "/start" (the Start button), which means hello, not the opt-in START of SMS.
+COMMANDS = {"/start": "hallo", "/help": "menu", "/menu": "menu", "/stop": "stop"}
+
+
+def command_text(text: str) -> str:
+    """`/start`, `/start@our_bot` or `/start deep-link` as plain words; other text as is."""
+    if not text.startswith("/"):
+        return text
+    command = text.split(maxsplit=1)[0].split("@", 1)[0].lower()
+    return COMMANDS.get(command, text)
+
+
 def inbound_from_update(update: Update) -> InboundMessage | None:
     """The helpline's view of a private-chat update; None for what it does not handle."""
     if not is_private(update):
@@ -77,7 +90,7 @@ def inbound_from_update(update: Update) -> InboundMessage | None:
     message = update.message
     if message is None:
         return None
-    text = message.text or message.caption or ""
+    text = command_text(message.text or message.caption or "")
     media = media_of(message)
     if not text and not media:
         return None

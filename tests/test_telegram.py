@@ -181,6 +181,13 @@ async def test_a_clarification_is_chosen_with_a_button(telegram, engine):
     assert inbound is not None and inbound.text == "2" and inbound.entry_id == options[1]
 
 
+async def test_the_start_button_is_a_greeting_not_an_opt_in(telegram):
+    [welcome] = await telegram.say("/start")
+    assert "Thuisgeverstelefoon" in welcome and "Welkom terug" not in welcome
+    [menu] = await telegram.say("/help@thuisgevers_test_bot")
+    assert menu.startswith("Hier kan ik je mee helpen")
+
+
 async def test_an_escalation_is_acknowledged_with_a_ticket(telegram):
     [reply] = await telegram.say("ik wil een mens spreken")
     assert "pionier" in reply

@@ -54,6 +54,9 @@ def setup(app: web.Application, *, telegram_polling: bool = False) -> None:
             log.info("SMS and WhatsApp are off (TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN not set)")
             yield
             return
+        if not settings.public_url:
+            log.warning("PUBLIC_URL is not set: Twilio signatures are checked against %s, "
+                        "so webhooks through a tunnel or proxy get 403", settings.base_url)
         client = build_client(settings)
         try:
             sender = TwilioSender(client, settings, core.db)
