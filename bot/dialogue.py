@@ -26,6 +26,7 @@ from bot.matcher import Matcher
 from bot.messages import Audience, Channel, Choice, InboundMessage, Language, OutboundMessage
 from bot.normalize import LEXICON_DIR, fold, has_letters
 from bot.ports import EscalationRequest, TicketQueue
+from bot.scope import Scope
 from bot.texts import texts
 
 MAX_MATCHED = 4000
@@ -113,6 +114,7 @@ class DialogueEngine:
         self.kb = kb
         self.matcher = matcher or Matcher(kb)
         self.intents = intents or Intents()
+        self.scope = Scope()
         self.thresholds = thresholds
         self.hours = hours
         self._followups = _Followups()
@@ -148,6 +150,10 @@ class DialogueEngine:
             )
         if detected is Detected.OTHER:
             return Reply(Decision(Kind.ESCALATE), t.other_language, Language.NL, truncated)
+        if self.scope.beyond(considered):
+            candidates = tuple(self.matcher.rank(considered))
+            return Reply(Decision(Kind.ESCALATE, candidates=candidates), t.escalated, lang,
+                         truncated)
         decision = decide(self.matcher.rank(considered), self.thresholds)
         return Reply(decision, self._decision_text(decision, lang, audience, channel), lang,
                      truncated)
@@ -301,8 +307,9 @@ class DialogueEngine:
             nxt = conv.to(State.CLARIFYING, options=d.options, last_question=text)
             return Turn((reply(body, choices=self._choices(d.options, lang)),), nxt, d)
         reason = "andere taal" if detect(text) is Detected.OTHER else "geen zeker antwoord"
+        note = t.other_language if reason == "andere taal" else prefix.strip()
         return await self._escalate(message, text, conv, reason, tickets, reply, decision=d,
-                                    prefix=t.other_language if reason == "andere taal" else "")
+                                    prefix=note)
 
     def _choices(self, options: tuple[str, ...], language: Language) -> tuple[Choice, ...]:
         t = texts(language)

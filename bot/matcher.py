@@ -37,7 +37,11 @@ class Weights:
     fuzzy: float = 0.15
     coverage: float = 0.30
     keyword: float = 0.15
-    unknown_word: float = 0.6  # weight of a word the knowledge base never uses, relative to max idf
+    unknown_word: float = 0.7  # weight of a word the knowledge base never uses, relative to max idf
+    # A question much of whose information the knowledge base has never seen ("mag een buddy
+    # geld lenen", "een vacature") is probably about something else: its scores shrink by
+    # this share of the unknown part.
+    unknown_penalty: float = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +148,8 @@ class Matcher:
             if score > fuzzy_best.get(owner, 0.0):
                 fuzzy_best[owner] = score
         w = self.weights
+        unknown_share = 1.0 - self._w(known) / wq if wq else 0.0
+        damping = 1.0 - w.unknown_penalty * unknown_share
         out: list[Candidate] = []
         for i, item in enumerate(self._entries):
             if not (query & item.vocabulary) or not self.eligible(item, query):
@@ -164,6 +170,6 @@ class Matcher:
                 + w.coverage * coverage
                 + w.keyword * keyword
             )
-            out.append(Candidate(item.entry.id, round(min(score, 100.0), 1)))
+            out.append(Candidate(item.entry.id, round(min(score * damping, 100.0), 1)))
         out.sort(key=lambda c: -c.score)
         return out[:limit]

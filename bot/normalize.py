@@ -143,13 +143,14 @@ class Normalizer:
                     left = self._single(left_word) if left_word and len(left_word) >= 3 else None
                     if left is not None:
                         return (left, right)
-        # Typo: "hervestegers" → hervestiger. Short words are left alone: too many neighbours.
+        # Typo: "hervestegers" → hervestiger. Short words are left alone (too many
+        # neighbours), and a typo rarely changes the first letter.
         if len(stem) >= 5:
             cutoff = 80 if len(stem) <= 6 else 84
             found = process.extractOne(
                 stem, self._target_list, scorer=fuzz.ratio, score_cutoff=cutoff
             )
-            if found is not None:
+            if found is not None and found[0][0] == stem[0]:
                 return (self._targets[found[0]],)
         return (stem,)
 

@@ -89,8 +89,13 @@ async def test_bad_input(bot):
     assert "vraag" in (await bot.say("   ")).lower()
     menu = await bot.say("🙏🙏🙏 !!!")
     assert "helpen" in menu
-    long_reply = await bot.say("wie betaalt de huur van het pand? " + "bla " * 1200)
+    long_reply = await bot.say("wie betaalt de huur van het pand? " * 150)
     assert "lang" in long_reply and "HAR" in long_reply
+    rambling = await bot.say("ik heb een vraag over " + "dingen en zaken " * 400)
+    assert "lang" in rambling and "pionier" in rambling
+
+
+async def test_other_language_gets_dutch_and_one_english_line(bot):
     other = await bot.say("Ich möchte bitte wissen, wer die Miete für das Gebäude bezahlt und wie das geht")
     assert "pioneer" in other and "pionier" in other
 

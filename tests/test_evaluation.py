@@ -25,3 +25,15 @@ def test_splits_are_halves():
     odd, even = read_cases(DEV, "odd"), read_cases(DEV, "even")
     assert {c.line % 2 for c in odd} == {1} and {c.line % 2 for c in even} == {0}
     assert len(odd) + len(even) == len(read_cases(DEV))
+
+
+def test_no_phrasing_is_a_near_copy_of_a_dev_question(kb):
+    from rapidfuzz import fuzz, process
+
+    from bot.normalize import fold
+
+    dev = [fold(c.text) for c in read_cases(DEV)]
+    near = [(q, dev[i]) for e in kb for q in e.questions
+            for _, score, i in [process.extractOne(fold(q), dev, scorer=fuzz.ratio)]
+            if score >= 88]
+    assert near == []
