@@ -14,6 +14,7 @@ Unknown words are repaired against the vocabulary (typos) or split into known pa
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -21,6 +22,9 @@ from rapidfuzz import fuzz, process
 
 from bot.knowledge import Entry, KnowledgeBase
 from bot.normalize import Normalizer
+
+
+_SENTENCE = re.compile(r"(?<=[.?!])\s+|\n+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +137,21 @@ class Matcher:
         return all(any(self._has(query, term) for term in group) for group in item.requires)
 
     def rank(self, text: str, limit: int = 5) -> list[Candidate]:
+        """Candidates for the whole message and for each of its sentences, best score kept.
+
+        People write context first and ask last ("Goedenavond, ik ben ouderling in …. Hoe
+        pakken we dit aan?"); the question sentence alone is often the clearer signal.
+        """
+        best: dict[str, float] = {}
+        parts = [p for p in _SENTENCE.split(text) if len(p.split()) >= 3]
+        for part in [text, *parts] if len(parts) > 1 else [text]:
+            for candidate in self._rank(part):
+                if candidate.score > best.get(candidate.entry_id, -1.0):
+                    best[candidate.entry_id] = candidate.score
+        ranked = sorted((Candidate(k, v) for k, v in best.items()), key=lambda c: -c.score)
+        return ranked[:limit]
+
+    def _rank(self, text: str) -> list[Candidate]:
         query = self.tokens(text)
         if not query:
             return []
@@ -171,5 +190,4 @@ class Matcher:
                 + w.keyword * keyword
             )
             out.append(Candidate(item.entry.id, round(min(score * damping, 100.0), 1)))
-        out.sort(key=lambda c: -c.score)
-        return out[:limit]
+        return out
