@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from bot.helpline import Handled
 from bot.messages import Channel
 from bot.ports import NUMBER_OPTED_OUT, DeliveryError
 from bot.storage import repository as repo
 from bot.storage.db import Database
 
-__all__ = ["DeliveryError", "OptedOut", "ensure_may_send", "mark_opted_out", "mask"]
+__all__ = ["DeliveryError", "OptedOut", "ensure_may_send", "is_opted_out", "mark_opted_out",
+           "mask", "replay_allowed"]
 
 OPTED_OUT = "opted_out"
 
@@ -39,6 +41,18 @@ async def ensure_may_send(db: Database, channel: Channel, address: str) -> datet
         if contact.opted_out:
             raise OptedOut(channel, address)
         return contact.last_inbound_at
+
+
+async def is_opted_out(db: Database, channel: Channel, address: str) -> bool:
+    async with db.session() as session:
+        contact = await repo.find_contact(session, channel, address)
+    return contact is not None and contact.opted_out
+
+
+def replay_allowed(handled: Handled, opted_out: bool) -> bool:
+    """May the replies of a retried message go out? Not to a contact who opted out since,
+    except the confirmation of that very opt-out (the first one never arrived)."""
+    return not opted_out or handled.decision.id == "stop"
 
 
 async def mark_opted_out(db: Database, channel: Channel, address: str) -> None:

@@ -147,7 +147,8 @@ class TelegramSender:
         sent_id: str | None = None
         for part in render(message):
             sent = await self._send_part(message.address, part)
-            sent_id = str(sent.message_id)
+            # Message ids count per chat; the chat makes them unique, as storage needs.
+            sent_id = f"{message.address}:{sent.message_id}"
         return sent_id
 
     async def _send_part(self, chat_id: str, part: Part) -> Message:

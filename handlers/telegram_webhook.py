@@ -2,8 +2,11 @@
 webhook route (`POST /webhooks/telegram`) and the long-polling loop for local use.
 
 Updates are processed directly rather than through the Application's update queue, so
-the webhook answers Telegram only after the message is stored and the reply is sent: a
-crash in between makes Telegram retry, and the retry is recognised by its `update_id`.
+the webhook answers Telegram only after the message is stored and the reply is sent. The
+message is stored once under its `update_id`; each stored reply gets its Telegram message
+id when it went out. A reply that failed for a passing reason makes the webhook answer
+503, Telegram delivers the update again, and the retry sends only what is still unsent:
+the person gets each reply once.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from telegram.error import NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application
 
 from bot.config import Settings
-from bot.helpline import Helpline
+from bot.helpline import Handled, Helpline
+from bot.storage import repository as repo
 from bot.storage.db import Database
-from handlers.delivery import DeliveryError
+from bot.storage.models import Message
+from handlers.delivery import DeliveryError, is_opted_out, replay_allowed
 from handlers.telegram import TelegramSender, inbound_from_update, is_private, retry_seconds
 
 log = logging.getLogger(__name__)
@@ -51,32 +56,59 @@ class TelegramChannel:
         self.application = application
         self.bot: Bot = application.bot
         self.helpline = helpline
+        self.db = db
         self.sender = TelegramSender(self.bot, db)
         self.group_handlers = group_handlers
 
-    async def process(self, update: Update) -> None:
-        """One update, start to finish; a retried update is stored and answered once."""
+    async def process(self, update: Update) -> bool:
+        """One update, start to finish. False when a reply failed in a way worth retrying:
+        the caller lets Telegram deliver the update again, and only unsent replies go out."""
         if not is_private(update):
             for handler in self.group_handlers:
                 await handler(update, self.bot)
-            return
+            return True
         query = update.callback_query
         inbound = inbound_from_update(update)
         if inbound is None:
             if query is not None:
                 await self._quietly(query.answer())
-            return
+            return True
         handled = await self.helpline.handle(inbound)
         if handled.duplicate:
-            return
-        if query is not None:
+            opted_out = await is_opted_out(self.db, inbound.channel, inbound.address)
+            if not replay_allowed(handled, opted_out):
+                return True
+        elif query is not None:
             await self._settle(query)
-        for reply in handled.replies:  # empty when the contact opted out
-            try:
-                await self.sender.deliver(reply)
-            except DeliveryError:
-                log.exception("telegram reply not delivered")
+        try:
+            await self._reply(handled)
+        except DeliveryError as error:
+            log.warning("telegram reply to update %s not delivered: %s", update.update_id,
+                        error)
+            return not error.retryable
+        return True
+
+    async def _reply(self, handled: Handled) -> None:
+        """Send the replies not sent before, and note each one's Telegram message id on
+        the stored reply (which is how a retry knows what already went out)."""
+        async with self.db.session() as session:
+            rows = (await repo.replies_to(session, handled.inbound_id)
+                    if handled.inbound_id is not None else [])
+            stored: list[tuple[int | None, str | None]] = [
+                (row.id, row.provider_id) for row in rows]
+        if len(stored) != len(handled.replies):  # erased with the contact: send untracked
+            if handled.duplicate:
                 return
+            stored = [(None, None)] * len(handled.replies)
+        for reply, (row_id, sent) in zip(handled.replies, stored, strict=True):
+            if sent:
+                continue
+            provider_id = await self.sender.deliver(reply)
+            if row_id is not None:
+                async with self.db.session() as session:
+                    row = await session.get(Message, row_id)
+                    if row is not None:
+                        row.provider_id = provider_id
 
     async def _settle(self, query: CallbackQuery) -> None:
         """Stop the button's spinner and take the buttons off the message that was clicked."""

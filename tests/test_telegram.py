@@ -222,6 +222,26 @@ async def test_a_retried_update_is_processed_once(telegram):
     assert await telegram.stored() == 2  # one in, one out
 
 
+async def test_a_reply_that_failed_goes_out_with_telegrams_retry_and_only_once(telegram):
+    telegram.fake.fail("sendMessage", 502, "Bad Gateway")
+    update = telegram_update("text", update_id=4343)
+    assert await telegram.post(update) == 503  # Telegram will deliver the update again
+    assert await telegram.post(update) == 200
+    assert await telegram.post(update) == 200
+    [failed, delivered] = telegram.fake.sent
+    assert failed.params["text"] == delivered.params["text"] and "HAR" in delivered.params["text"]
+    async with telegram.db.session() as session:
+        out = (await session.execute(select(Message).where(Message.direction == "out"))
+               ).scalar_one()
+    assert out.provider_id == f"{CHAT}:1001"
+
+
+async def test_a_reply_refused_for_good_asks_for_no_retry(telegram):
+    telegram.fake.fail("sendMessage", 403, "Forbidden: bot was blocked by the user")
+    assert await telegram.post(telegram_update("text", update_id=4444)) == 200
+    assert len(telegram.fake.sent) == 1
+
+
 async def test_group_messages_go_to_the_group_seam_not_the_engine(telegram):
     assert await telegram.post(telegram_update("group_text")) == 200
     assert telegram.fake.sent == []
@@ -275,7 +295,7 @@ async def test_sender_reaches_a_chat_and_returns_the_message_id(telegram):
     message_id = await sender.send(OutboundMessage(Channel.TELEGRAM, "600000002",
                                                    "Antwoord van een pionier <b>&</b>"))
     [call] = telegram.fake.sent
-    assert message_id == "1001"
+    assert message_id == "600000002:1001"
     assert call.params["text"] == "Antwoord van een pionier &lt;b&gt;&amp;&lt;/b&gt;"
 
 

@@ -12,11 +12,10 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bot.messages import Channel, InboundMessage
-from bot.storage import repository as repo
+from bot.messages import Channel
 from bot.web.keys import CORE, SENDERS, SETTINGS
 from handlers import telegram_webhook as tg
-from handlers.delivery import mask
+from handlers.delivery import is_opted_out, mask, replay_allowed
 from handlers.twilio import BadForm, inbound_from_form, parse_form, signature_valid, twiml
 from handlers.twilio_sender import TwilioSender, build_client
 
@@ -80,7 +79,10 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     if not tg.secret_matches(request.app[SETTINGS], request.headers.get(tg.SECRET_HEADER)):
         raise web.HTTPForbidden(text="wrong secret token")
     update = tg.parse_update(await request.read(), channel.bot)
-    await channel.process(update)
+    if not await channel.process(update):
+        # A reply could not be sent for now: Telegram retries the update, and the retry
+        # sends what is still unsent (the message itself is stored once).
+        raise web.HTTPServiceUnavailable(text="reply not sent yet")
     return web.Response(text="ok")
 
 
@@ -111,15 +113,9 @@ async def twilio_webhook(request: web.Request) -> web.Response:
     # A retry comes when Twilio did not get our first answer, so the person got nothing
     # yet: answering with the same stored replies gives them exactly one. An opted-out
     # contact only ever gets the confirmation of their opt-out.
-    if handled.suppressed or (handled.duplicate and handled.decision.id != "stop"
-                              and await _opted_out(request, inbound)):
+    if handled.suppressed or (handled.duplicate and not replay_allowed(
+            handled, await is_opted_out(request.app[CORE].db, inbound.channel, inbound.address))):
         replies = ()
     if handled.duplicate:
         log.info("twilio retry of %s from %s", inbound.provider_id, mask(inbound.address))
     return web.Response(text=twiml(replies), content_type="text/xml")
-
-
-async def _opted_out(request: web.Request, inbound: InboundMessage) -> bool:
-    async with request.app[CORE].db.session() as session:
-        contact = await repo.find_contact(session, inbound.channel, inbound.address)
-    return contact is not None and contact.opted_out
