@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 WHATSAPP_WINDOW = timedelta(hours=24)
 # Held or blocked by the window: released when the person writes again.
 RELEASED_BY_INBOUND = ("window",)
+# What a sender raises when it finds the contact opted out on our side.
+OPTED_OUT = "opted_out"
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,9 +228,16 @@ class Outbox:
                         "WhatsApp-venster dicht: uitnodiging (template) verstuurd; het antwoord "
                         "gaat uit zodra de persoon reageert.", template_sent=True)
 
+    @staticmethod
+    async def _last_inbound(session: AsyncSession, row: Delivery, lock: bool) -> datetime | None:
+        query = select(Contact.last_inbound_at).where(Contact.id == row.contact_id)
+        if lock:
+            query = query.with_for_update()
+        return (await session.execute(query)).scalar_one_or_none()
+
     def _failure(self, row: Delivery, exc: DeliveryError) -> _Outcome:
         text = exc.message or str(exc)
-        if exc.code == NUMBER_OPTED_OUT:
+        if exc.code in (NUMBER_OPTED_OUT, OPTED_OUT):
             return _Outcome(DeliveryStatus.BLOCKED, "opted_out",
                             f"De persoon heeft zich bij de provider afgemeld ({exc.code}).",
                             opt_out=True)
@@ -251,7 +260,14 @@ class Outbox:
             values["template_sent_at"] = now
         if outcome.status is DeliveryStatus.SENT:
             values.update(provider_id=outcome.provider_id, sent_at=now)
+        waits_for_reply = outcome.error_code == "window" and row.contact_id is not None
+        reopened = False
+        last_inbound: datetime | None = None
         async with self.db.session() as session:
+            if waits_for_reply and not self.db.is_sqlite:
+                # Lock the contact first, in the order the inbound path locks (contact,
+                # then outbox), so a reply being handled right now is seen below.
+                last_inbound = await self._last_inbound(session, row, lock=True)
             result = await session.execute(
                 update(Delivery).where(Delivery.id == row.id,
                                        Delivery.status == DeliveryStatus.SENDING.value)
@@ -260,6 +276,15 @@ class Outbox:
             if not getattr(result, "rowcount", 1):
                 log.warning("outbox: delivery %s was taken over while sending", row.id)
                 return
+            if waits_for_reply:
+                if self.db.is_sqlite:  # the write above made this transaction the only writer
+                    last_inbound = await self._last_inbound(session, row, lock=False)
+                claimed = row.claimed_at or now
+                if last_inbound is not None and last_inbound >= claimed:
+                    # The person replied while we were sending the template: answer now.
+                    await session.execute(update(Delivery).where(Delivery.id == row.id).values(
+                        status=DeliveryStatus.PENDING.value, next_attempt_at=now))
+                    reopened = True
             if outcome.opt_out and row.contact_id is not None:
                 await session.execute(update(Contact).where(Contact.id == row.contact_id)
                                       .values(opted_out=True))
@@ -272,6 +297,9 @@ class Outbox:
                 ))
             ticket = await session.get(Ticket, row.ticket_id) if row.ticket_id else None
             card = await card_for(session, ticket) if ticket else None
+        if reopened:
+            self.wake()
+            return
         level = logging.INFO if outcome.status is DeliveryStatus.SENT else logging.WARNING
         log.log(level, "outbox: delivery %s to %s %s: %s", row.id, row.channel,
                 mask_address(row.address), outcome.status.value)

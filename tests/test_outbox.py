@@ -5,6 +5,8 @@ the WhatsApp 24-hour window, opt-outs."""
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -18,6 +20,7 @@ from bot.storage.db import Database
 from bot.storage.models import Contact, Delivery, DeliveryStatus, Direction, Message
 from bot.tickets import Tickets
 from tests.conftest import ChatBot
+from tests.fakes.fixtures import fake_twilio  # noqa: F401
 from tests.local_provider import LocalProvider, provider_fixture, senders_for  # noqa: F401
 from tests.test_tickets import QUESTION, RecordingNotifier
 
@@ -267,3 +270,67 @@ async def test_feedback_no_escalates_on_whatsapp(helpline):
     assert "Heeft dit geholpen?" in await person.say("wie betaalt de huur van het pand?")
     assert "pionier" in (await person.say("nee")).lower()
     assert person.last.ticket_number is not None
+
+
+# ---- end to end through the channels' real Twilio sender and the fake Twilio REST API ----
+
+@pytest.fixture
+async def twilio_app(engine, db, fake_twilio):  # noqa: F811
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.core import Core
+    from bot.web.app import create_app
+    from tests.test_twilio import Twilio, settings_for
+
+    settings = settings_for(db, fake_twilio, outbox_poll_seconds=0.05,
+                            outbox_backoff_seconds=0.05,
+                            twilio_whatsapp_template_sid=TEMPLATE)
+    app = create_app(settings, Core(settings, engine.kb, engine, db, Helpline(engine, db)))
+    async with TestClient(TestServer(app)) as client:
+        yield Twilio(client, fake_twilio, db)
+
+
+async def _until(condition) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(250):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("timed out")
+
+
+async def test_sms_escalation_answered_reaches_twilio_for_the_original_number(twilio_app):
+    from tests.test_twilio import SMS_FROM, SMS_USER
+
+    [ack] = await twilio_app.say(QUESTION)
+    number = int(re.search(r"vraagnummer (\d+)", ack).group(1))  # type: ignore[union-attr]
+    twilio_app.fake.fail(20500, 500)  # Twilio down for the first attempt
+    await Tickets(twilio_app.db).answer(number, "Ja, aangelijnd.", "Pionier Een")
+    await _until(lambda: twilio_app.fake.bodies(SMS_USER))
+    [form] = twilio_app.fake.created
+    assert form["To"] == SMS_USER and form["From"] == SMS_FROM
+    assert form["Body"] == "Antwoord van Pionier Een (De Thuisgevers):\nJa, aangelijnd."
+    for _ in range(250):
+        [row] = await deliveries(twilio_app.db)
+        if row.status == DeliveryStatus.SENT:
+            break
+        await asyncio.sleep(0.02)
+    assert row.status == DeliveryStatus.SENT and row.attempts == 2
+
+
+async def test_whatsapp_window_template_through_twilio_then_answer_on_reply(twilio_app):
+    from tests.test_twilio import WHATSAPP_USER
+
+    await twilio_app.say(QUESTION, WHATSAPP_USER)
+    async with twilio_app.db.session() as session:
+        await session.execute(update(Contact).values(
+            last_inbound_at=utcnow() - timedelta(hours=25)))
+    [ticket] = await Tickets(twilio_app.db).list_tickets()
+    await Tickets(twilio_app.db).answer(ticket.number, "Ja.", "Pionier Een")
+    await _until(lambda: twilio_app.fake.created)
+    [template] = twilio_app.fake.created
+    assert template["ContentSid"] == TEMPLATE and "Body" not in template
+    assert json.loads(template["ContentVariables"]) == {"1": str(ticket.number)}
+    await twilio_app.say("ja graag", WHATSAPP_USER)
+    await _until(lambda: any(twilio_app.fake.bodies(WHATSAPP_USER)))
+    assert [b for b in twilio_app.fake.bodies(WHATSAPP_USER) if b] == [
+        "Antwoord van Pionier Een (De Thuisgevers):\nJa."]
