@@ -69,6 +69,12 @@ def media_of(form: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(refs)
 
 
+def is_status_callback(form: Mapping[str, str]) -> bool:
+    """A delivery report of one of our own messages (a status callback pointed at the
+    Messaging webhook by mistake): never to be answered, or we would text ourselves."""
+    return "MessageStatus" in form or form.get("SmsStatus", "received") not in ("received", "")
+
+
 def inbound_from_form(form: Mapping[str, str]) -> InboundMessage:
     """The helpline's view of a Messaging webhook; `BadForm` without a sender."""
     address = form.get("From", "").strip()

@@ -213,6 +213,15 @@ async def test_a_retried_webhook_is_processed_once_and_answered_alike(twilio):
         assert len((await session.execute(select(Ticket))).scalars().all()) == 1
 
 
+async def test_a_status_callback_is_not_answered(twilio):
+    callback = {"MessageSid": "SM" + "7" * 32, "MessageStatus": "delivered",
+                "SmsStatus": "delivered", "From": SMS_FROM, "To": SMS_USER,
+                "AccountSid": twilio.fake.account_sid, "ApiVersion": "2010-04-01"}
+    response = await twilio.post(callback)
+    assert response.status == 200 and messages_in(await response.text()) == []
+    assert await twilio.stored() == 0
+
+
 # ---- opt-out ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("word", ["STOP", "stopall", "AFMELDEN"])

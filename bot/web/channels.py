@@ -16,7 +16,14 @@ from bot.messages import Channel
 from bot.web.keys import CORE, SENDERS, SETTINGS
 from handlers import telegram_webhook as tg
 from handlers.delivery import is_opted_out, mask, replay_allowed
-from handlers.twilio import BadForm, inbound_from_form, parse_form, signature_valid, twiml
+from handlers.twilio import (
+    BadForm,
+    inbound_from_form,
+    is_status_callback,
+    parse_form,
+    signature_valid,
+    twiml,
+)
 from handlers.twilio_sender import TwilioSender, build_client
 
 log = logging.getLogger(__name__)
@@ -104,6 +111,8 @@ async def twilio_webhook(request: web.Request) -> web.Response:
                            request.headers.get("X-Twilio-Webhooks-Signature-Settings")):
         log.warning("twilio webhook with a bad signature for %s", url)
         raise web.HTTPForbidden(text="bad signature")
+    if is_status_callback(form):
+        return web.Response(text=twiml(()), content_type="text/xml")
     try:
         inbound = inbound_from_form(form)
     except BadForm:
