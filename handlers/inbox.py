@@ -34,6 +34,12 @@ PIONEERS = web.AppKey("pioneers", Pioneers)
 THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 SESSION_COOKIE = "thuisgevers_inbox"
 LOGIN_CSRF_COOKIE = "thuisgevers_login_csrf"
+NOTICES = {
+    "claim": "Opgepakt: de bot praat niet meer met deze persoon tot je antwoordt of sluit.",
+    "answer": "Antwoord opgeslagen; het wordt nu bezorgd.",
+    "close": "Gesloten.",
+    "suggest": "Suggestie geschreven in knowledge/suggestions/ (concept, nog niet gebruikt).",
+}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 R = TypeVar("R", bound=web.StreamResponse)
 
@@ -186,7 +192,7 @@ async def _ticket(request: web.Request, login: Login, error: str | None = None,
         raise web.HTTPNotFound(text="Deze vraag bestaat niet.") from None
     return _render("ticket.html", request, {
         "login": login, "t": detail.card, "deliveries": detail.deliveries, "age": _age,
-        "error": error, "notice": notice or request.query.get("ok"),
+        "error": error, "notice": notice or NOTICES.get(request.query.get("ok", "")),
     }, status)
 
 
@@ -199,20 +205,16 @@ def _action(kind: str) -> Handler:
         try:
             if kind == "claim":
                 await tickets.claim(number, login.name)
-                done = "Opgepakt."
             elif kind == "answer":
                 await tickets.answer(number, form.get("text", ""), login.name)
-                done = "Antwoord opgeslagen; het wordt nu bezorgd."
             elif kind == "close":
                 await tickets.close(number, login.name)
-                done = "Gesloten."
             else:
                 detail = await tickets.get(number)
-                path = suggestions.write(request.app[CORE].settings.knowledge_dir, detail)
-                done = f"Suggestie geschreven: {path.parent.name}/{path.name}"
+                suggestions.write(request.app[CORE].settings.knowledge_dir, detail)
         except (TicketError, suggestions.SuggestionError) as exc:
             return await _ticket(request, login, error=str(exc), status=409)
-        raise _redirect(f"/inbox/tickets/{number}?ok={done}")
+        raise _redirect(f"/inbox/tickets/{number}?ok={kind}")
 
     return act
 
