@@ -1,5 +1,6 @@
-"""Telegram on our aiohttp server: the python-telegram-bot Application's lifetime, the
-webhook route (`POST /webhooks/telegram`) and the long-polling loop for local use.
+"""Telegram on our aiohttp server: the python-telegram-bot Application's lifetime, what
+the webhook (`POST /webhooks/telegram`, routed in bot/web/channels.py) does with an
+update, and the long-polling loop for local use.
 
 Updates are processed directly rather than through the Application's update queue, so
 the webhook answers Telegram only after the message is stored and the reply is sent. The

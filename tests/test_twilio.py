@@ -17,6 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from multidict import MultiDict, MultiDictProxy
 from sqlalchemy import func, select
+from twilio.rest import Client
 
 from bot.config import Settings
 from bot.core import Core
@@ -30,6 +31,7 @@ from bot.web.app import create_app
 from bot.web.keys import SENDERS
 from handlers.delivery import DeliveryError, OptedOut
 from handlers.twilio import signature_valid, twiml, whatsapp_text
+from handlers.twilio_sender import TwilioHttpClient
 from tests.fakes.fixtures import fake_twilio  # noqa: F401
 from tests.fakes.payloads import start_clarifying, twilio_form, twilio_signature
 from tests.fakes.twilio_api import FakeTwilio
@@ -349,6 +351,17 @@ async def test_sender_reports_an_unreachable_twilio(twilio):
         await twilio.client.app[SENDERS][Channel.SMS].send(
             OutboundMessage(Channel.SMS, SMS_USER, "antwoord"))
     assert raised.value.code == "network" and raised.value.retryable
+
+
+async def test_the_rest_client_gives_up_after_its_timeout(fake_twilio):  # noqa: F811
+    fake_twilio.delay = 1.0
+    http = TwilioHttpClient(fake_twilio.base_url, timeout=0.1)
+    client = Client(fake_twilio.account_sid, fake_twilio.auth_token, http_client=http)
+    try:
+        with pytest.raises(TimeoutError):
+            await client.messages.create_async(to=SMS_USER, from_=SMS_FROM, body="hoi")
+    finally:
+        await http.close()
 
 
 async def test_sender_needs_the_from_number(engine, db, fake_twilio):  # noqa: F811

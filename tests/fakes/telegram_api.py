@@ -52,6 +52,7 @@ class FakeTelegram:
     calls: list[Call] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     failures: dict[str, list[Failure]] = field(default_factory=dict)
+    delay: float = 0.0  # seconds before each answer (to exercise client timeouts)
     server: TestServer | None = None
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1001))
     _new_updates: asyncio.Event = field(default_factory=asyncio.Event)
@@ -112,6 +113,8 @@ class FakeTelegram:
         method = request.match_info["method"]
         params = await _params(request)
         self.calls.append(Call(method, params, request.match_info["token"]))
+        if self.delay and method != "getUpdates":
+            await asyncio.sleep(self.delay)
         failure = self._next_failure(method)
         if failure is not None:
             body: dict[str, Any] = {"ok": False, "error_code": failure.status,

@@ -7,6 +7,7 @@ Form fields in, a 201 message resource out; every request is recorded (`requests
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ class FakeTwilio:
     auth_token: str = AUTH_TOKEN
     requests: list[TwilioRequest] = field(default_factory=list)
     failures: list[_Failure] = field(default_factory=list)
+    delay: float = 0.0  # seconds before each answer (to exercise client timeouts)
     server: TestServer | None = None
     _sids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -90,6 +92,8 @@ class FakeTwilio:
         form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
         username, password = _basic_auth(request)
         self.requests.append(TwilioRequest(request.method, request.path, form, username))
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if username != self.account_sid or password != self.auth_token:
             return _error(20003, 401, "Authenticate")
         if request.match_info["sid"] != self.account_sid:
