@@ -22,7 +22,7 @@ from bot.messages import Audience, Channel, Choice, Language, OutboundMessage
 from bot.storage.db import Database
 from bot.storage.models import Message, Ticket
 from bot.web.app import create_app
-from bot.web.channels import GROUP_HANDLERS
+from bot.web.channels import GROUP_HANDLERS, TELEGRAM
 from bot.web.keys import SENDERS
 from handlers.delivery import DeliveryError, OptedOut
 from handlers.telegram import render
@@ -321,6 +321,16 @@ async def test_sender_says_whether_a_failure_is_worth_retrying(telegram, status,
         await sender.send(OutboundMessage(Channel.TELEGRAM, "600000002", "hoi"))
     assert raised.value.code == code and raised.value.retryable is retryable
     assert len(telegram.fake.sent) == 1
+
+
+async def test_the_fake_serves_what_the_pioneers_group_will_use(telegram):
+    bot = telegram.client.app[TELEGRAM].bot
+    posted = await bot.send_message(chat_id=-1001000000001, text="#7 nieuwe vraag")
+    edited = await bot.edit_message_text("#7 opgepakt", chat_id=-1001000000001,
+                                         message_id=posted.message_id)
+    assert not isinstance(edited, bool) and edited.text == "#7 opgepakt"
+    [call] = telegram.fake.called("editMessageText")
+    assert call.params["message_id"] == str(posted.message_id)
 
 
 def test_long_replies_are_split_below_4096_with_buttons_on_the_last_part():
