@@ -200,3 +200,43 @@ async def test_answer_stored_while_server_down_goes_out_when_it_starts(setup, pr
     finally:
         await client.close()
     assert len(provider.texts()) == 1
+
+
+async def test_pioneer_notifier_hears_opened_updated_and_failed(setup, provider, db):
+    from bot.web.queue import NOTIFIER
+    from tests.test_tickets import RecordingNotifier
+
+    settings, core, person = setup
+    notifier = RecordingNotifier()
+    app = create_app(settings, core)
+    app[NOTIFIER] = notifier
+    app.setdefault(SENDERS, {}).update(senders_for(provider))  # type: ignore[arg-type]
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        await person.say(EVIL)  # through the core's helpline, as a webhook would
+        number = person.last.ticket_number
+        await person.say("het is een kleine hond")
+        assert [c.number for c in notifier.opened] == [number]
+        assert notifier.opened[0].masked_address == "whatsapp:+316••••••51"
+        assert [c.transcript[-1]["text"] for c in notifier.updated] == ["het is een kleine hond"]
+        assert await login(client) == 303
+        page = await (await client.get(f"/inbox/tickets/{number}")).text()
+        await client.post(f"/inbox/tickets/{number}/answer",
+                          data={"csrf": csrf_of(page), "text": "Ja."})
+        # The window is closed (the test conversation is dated days ago) and no template
+        # is set: the pioneers are told the answer is blocked.
+        await wait_for(lambda: notifier.updated[-1].delivery_status == "blocked")
+        assert notifier.updated[-2].status == "answered"
+        blocked = await (await client.get(f"/inbox/tickets/{number}")).text()
+        assert "TWILIO_WHATSAPP_TEMPLATE_SID" in blocked and provider.sent == []
+    assert core.helpline.listeners == []
+
+
+async def test_secure_cookie_behind_https(setup, provider):
+    settings, core, _ = setup
+    secure = settings.model_copy(update={"public_url": "https://helpline.example"})
+    client = await start(secure, core, provider)
+    try:
+        page = await client.get("/inbox/login")
+        assert "Secure" in page.headers["Set-Cookie"]
+    finally:
+        await client.close()

@@ -214,3 +214,25 @@ async def test_answer_for_erased_person_is_refused(person: ChatBot):
         await Tickets(person.helpline.db).answer(number, "hallo", "Pionier Een")
     async with person.helpline.db.session() as session:
         assert (await session.execute(select(Delivery))).first() is None
+
+
+async def test_migration_0002_goes_down_and_up_again(db):
+    from alembic import command
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import Connection
+
+    from bot.storage.migrate import alembic_config
+
+    cfg = alembic_config(db.url)
+
+    def migrate(connection: Connection, revision: str, up: bool) -> list[str]:
+        cfg.attributes["connection"] = connection
+        (command.upgrade if up else command.downgrade)(cfg, revision)
+        return sorted(inspect(connection).get_table_names())
+
+    async with db.engine.begin() as conn:
+        tables = await conn.run_sync(migrate, "0001", False)
+    assert "outbox" not in tables and "pioneers" not in tables and "tickets" in tables
+    async with db.engine.begin() as conn:
+        tables = await conn.run_sync(migrate, "head", True)
+    assert {"outbox", "pioneers", "pioneer_sessions"} <= set(tables)
