@@ -23,7 +23,6 @@ from rapidfuzz import fuzz, process
 from bot.knowledge import Entry, KnowledgeBase
 from bot.normalize import Normalizer
 
-
 _SENTENCE = re.compile(r"(?<=[.?!])\s+|\n+")
 
 

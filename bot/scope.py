@@ -32,5 +32,5 @@ class Scope:
         folded = fold(text)
         for name, pattern in self._folded:
             if pattern.search(folded):
-                return name
+                return str(name)
         return None

@@ -19,6 +19,8 @@ from bot.messages import Channel, InboundMessage, OutboundMessage
 from bot.storage.db import Database
 from bot.storage.migrate import upgrade
 
+pytest_plugins = ("tests.fakes.fixtures",)
+
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE = ROOT / "knowledge"
 SHARED = ROOT.parent / "shared"
@@ -64,7 +66,7 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
         yield database
 
 
-class postgres_schema:  # noqa: N801 - used as a context manager, reads like a function
+class postgres_schema:
     """A fresh schema on TEST_DATABASE_URL, migrated, dropped afterwards."""
 
     def __init__(self) -> None:

@@ -38,7 +38,7 @@ def test_real_knowledge_base_covers_every_topic(kb):
 def test_every_entry_is_complete(kb):
     for entry in kb:
         assert len(entry.questions) >= 6, entry.id
-        assert any(q.isascii() and " the " in f" {q.lower()} " or "you" in q.lower()
+        assert any((q.isascii() and " the " in f" {q.lower()} ") or "you" in q.lower()
                    for q in entry.questions), f"{entry.id} has no English phrasing"
         assert len(entry.answer) <= 700 and len(entry.answer_en) <= 700
         assert is_gsm7(entry.sms) and segments(entry.sms) <= 2, entry.id
