@@ -16,10 +16,10 @@ from datetime import timedelta
 from aiohttp import web
 
 from bot.core import business_hours
-from bot.helpline import TicketEvents
+from bot.helpline import TicketEvents, TicketListener
 from bot.messages import Channel
 from bot.outbox import Outbox, OutboxPolicy
-from bot.ports import NoNotifier, PioneerNotifier, Sender
+from bot.ports import NoNotifier, PioneerNotifier, Sender, TicketCard
 from bot.storage.db import Database
 from bot.tickets import Tickets, card_by_number
 from bot.web.keys import CORE, SENDERS, SETTINGS
@@ -41,17 +41,17 @@ class _Notify:
     def _target(self) -> PioneerNotifier:
         return self.app.get(NOTIFIER) or NoNotifier()
 
-    async def ticket_opened(self, ticket):  # type: ignore[no-untyped-def]
+    async def ticket_opened(self, ticket: TicketCard) -> None:
         await self._target().ticket_opened(ticket)
 
-    async def ticket_updated(self, ticket):  # type: ignore[no-untyped-def]
+    async def ticket_updated(self, ticket: TicketCard) -> None:
         await self._target().ticket_updated(ticket)
 
-    async def reminder(self, ticket):  # type: ignore[no-untyped-def]
+    async def reminder(self, ticket: TicketCard) -> None:
         await self._target().reminder(ticket)
 
 
-def _ticket_listener(db: Database, notifier: PioneerNotifier, outbox: Outbox):  # type: ignore[no-untyped-def]
+def _ticket_listener(db: Database, notifier: PioneerNotifier, outbox: Outbox) -> TicketListener:
     async def listener(events: TicketEvents) -> None:
         if events.released_deliveries:
             outbox.wake()
