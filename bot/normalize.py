@@ -88,7 +88,10 @@ class Normalizer:
             for key, canonical in self._phrases.items():
                 if len(key) == 1 and canonical in vocabulary:
                     self._targets.setdefault(key[0], canonical)
-        self._target_list = list(self._targets)
+        # Grouped by first letter: a typo rarely changes it, and it keeps the search small.
+        self._by_initial: dict[str, list[str]] = {}
+        for target in self._targets:
+            self._by_initial.setdefault(target[0], []).append(target)
         self._known = lru_cache(maxsize=16384)(self._unknown_word)
         self.tokens = lru_cache(maxsize=8192)(self._tokens)  # type: ignore[method-assign]
 
@@ -143,14 +146,13 @@ class Normalizer:
                     left = self._single(left_word) if left_word and len(left_word) >= 3 else None
                     if left is not None:
                         return (left, right)
-        # Typo: "hervestegers" → hervestiger. Short words are left alone (too many
-        # neighbours), and a typo rarely changes the first letter.
+        # Typo: "hervestegers" → hervestiger. Short words are left alone: too many neighbours.
         if len(stem) >= 5:
             cutoff = 80 if len(stem) <= 6 else 84
             found = process.extractOne(
-                stem, self._target_list, scorer=fuzz.ratio, score_cutoff=cutoff
+                stem, self._by_initial.get(stem[0], ()), scorer=fuzz.ratio, score_cutoff=cutoff
             )
-            if found is not None and found[0][0] == stem[0]:
+            if found is not None:
                 return (self._targets[found[0]],)
         return (stem,)
 
