@@ -103,12 +103,20 @@ async def card_by_number(session: AsyncSession, number: int) -> TicketCard | Non
 
 
 async def _locked_ticket(session: AsyncSession, number: int) -> Ticket:
-    query = select(Ticket).where(Ticket.id == number)
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        query = query.with_for_update()
-    ticket = (await session.execute(query)).scalar_one_or_none()
+    """The ticket, locked for this transaction on PostgreSQL.
+
+    The person's conversation row is locked first: the inbound path locks the conversation
+    and then adds to the ticket, so taking them in the same order cannot deadlock.
+    """
+    ticket = await session.get(Ticket, number)
     if ticket is None:
         raise TicketError(f"Vraag #{number} bestaat niet.")
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        if ticket.contact_id is not None:
+            await session.execute(select(ConversationRow.id).where(
+                ConversationRow.contact_id == ticket.contact_id).with_for_update())
+        await session.execute(select(Ticket.id).where(Ticket.id == number).with_for_update())
+        await session.refresh(ticket)
     return ticket
 
 

@@ -236,3 +236,19 @@ async def test_migration_0002_goes_down_and_up_again(db):
     async with db.engine.begin() as conn:
         tables = await conn.run_sync(migrate, "head", True)
     assert {"outbox", "pioneers", "pioneer_sessions"} <= set(tables)
+
+
+async def test_person_writing_while_the_pioneer_answers_both_succeed(engine, db):
+    import asyncio
+
+    helpline = Helpline(engine, db)
+    tickets = Tickets(db)
+    for i in range(4):
+        person = ChatBot(helpline, channel=Channel.SMS, address=f"+316000000{80 + i}")
+        await person.say(QUESTION)
+        number = person.last.ticket_number
+        act = (tickets.answer(number, "Ja.", "Pionier Een") if i % 2
+               else tickets.close(number, "Pionier Een"))
+        await asyncio.gather(person.say("het is een kleine hond"), act)
+        assert (await tickets.get(number)).card.status in {TicketStatus.ANSWERED,
+                                                           TicketStatus.CLOSED}
