@@ -10,6 +10,7 @@ from bot.dialogue import DialogueEngine
 from bot.helpline import Helpline
 from bot.hours import BusinessHours
 from bot.knowledge import KnowledgeBase, load
+from bot.ratelimit import RateLimit
 from bot.storage.db import Database
 
 
@@ -36,4 +37,5 @@ def build_engine(settings: Settings) -> DialogueEngine:
 def build_core(settings: Settings, engine: DialogueEngine | None = None) -> Core:
     engine = engine or build_engine(settings)
     db = Database(settings.database_url)
-    return Core(settings, engine.kb, engine, db, Helpline(engine, db))
+    helpline = Helpline(engine, db, rate_limit=RateLimit(settings.rate_limit_per_minute))
+    return Core(settings, engine.kb, engine, db, helpline)

@@ -17,12 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.conversation import Conversation
 from bot.decision import Decision, Kind
 from bot.dialogue import DialogueEngine, Effect
-from bot.messages import Audience, Choice, InboundMessage, OutboundMessage, utcnow
+from bot.formatting import for_channel
+from bot.messages import Audience, Choice, InboundMessage, Language, OutboundMessage, utcnow
 from bot.outbox import release_held
 from bot.ports import EscalationRequest
+from bot.ratelimit import NEVER_LIMITED, RATE_LIMITED, RateLimit, Verdict
 from bot.storage import repository as repo
 from bot.storage.db import Database
 from bot.storage.models import Contact, Direction, Message
+from bot.texts import texts
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +74,11 @@ class Helpline:
     """Handles inbound messages for every channel; see the module docstring."""
 
     def __init__(self, engine: DialogueEngine, db: Database,
-                 listeners: Iterable[TicketListener] = ()) -> None:
+                 listeners: Iterable[TicketListener] = (),
+                 rate_limit: RateLimit | None = None) -> None:
         self.engine = engine
         self.db = db
+        self.rate_limit = rate_limit or RateLimit()
         # Told about opened tickets and released answers once the message is committed.
         self.listeners: list[TicketListener] = list(listeners)
 
@@ -99,6 +104,10 @@ class Helpline:
                 return await self._replay(session, message), TicketEvents()
             contact.last_inbound_at = message.received_at
             released = await release_held(session, contact.id)
+            verdict = await self.rate_limit.check(session, contact.id, message.received_at)
+            if verdict is not Verdict.ALLOW and not self._never_limited(message.text):
+                limited = await self._limited(session, message, contact, inbound_id, verdict)
+                return limited, TicketEvents(released_deliveries=released)
             row = await repo.conversation_for(session, contact)
             conversation = (
                 Conversation.from_dict(row.state) if row.state
@@ -142,6 +151,31 @@ class Helpline:
             events = TicketEvents(tuple(tickets.opened), tickets.added_to, released)
             return Handled(replies, turn.decision, suppressed=suppressed, inbound_id=inbound_id,
                            ticket_number=turn.ticket_number), events
+
+    def _never_limited(self, text: str) -> bool:
+        found = self.engine.intents.detect(text)
+        return found is not None and found.id in NEVER_LIMITED
+
+    async def _limited(self, session: AsyncSession, message: InboundMessage, contact: Contact,
+                       inbound_id: int, verdict: Verdict) -> Handled:
+        """Over the rate limit: stored, not answered, except for one polite notice."""
+        decision = Decision(Kind.INTENT, RATE_LIMITED)
+        inbound = await session.get(Message, inbound_id)
+        if inbound is not None:
+            inbound.kind, inbound.entry_id = decision.kind.value, decision.id
+        if verdict is Verdict.SILENCE or contact.opted_out:
+            return Handled((), decision, suppressed=contact.opted_out, inbound_id=inbound_id)
+        row = await repo.conversation_for(session, contact)
+        language = Conversation.from_dict(row.state).language if row.state else Language.NL
+        text = for_channel(texts(language).rate_limited, message.channel)
+        session.add(Message(
+            contact_id=contact.id, channel=message.channel.value,
+            direction=Direction.OUT.value, text=text, kind=decision.kind.value,
+            entry_id=decision.id, in_reply_to=inbound_id, created_at=utcnow(),
+        ))
+        log.info("helpline: contact %s is over the rate limit", contact.id)
+        notice = OutboundMessage(message.channel, message.address, text)
+        return Handled((notice,), decision, inbound_id=inbound_id)
 
     async def _replay(self, session: AsyncSession, message: InboundMessage) -> Handled:
         assert message.provider_id is not None
