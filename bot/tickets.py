@@ -218,6 +218,27 @@ class Tickets:
         await self.notifier.ticket_updated(card)
         return delivery_id
 
+    async def retry(self, number: int) -> int:
+        """Send failed or blocked answers of a ticket again (e.g. after fixing a channel).
+
+        Answers blocked because the person opted out stay blocked. Returns how many were
+        queued again.
+        """
+        async with self.db.session() as session:
+            await _locked_ticket(session, number)
+            rows = (await session.execute(select(Delivery).where(
+                Delivery.ticket_id == number,
+                Delivery.status.in_([DeliveryStatus.FAILED.value, DeliveryStatus.BLOCKED.value]),
+                Delivery.error_code.is_distinct_from("opted_out"),
+            ))).scalars().all()
+            for row in rows:
+                row.status = DeliveryStatus.PENDING.value
+                row.attempts = 0
+                row.next_attempt_at = utcnow()
+        if rows and self.on_answer is not None:
+            self.on_answer()
+        return len(rows)
+
     async def close(self, number: int, pioneer: str) -> TicketCard:
         async with self.db.session() as session:
             ticket = await _locked_ticket(session, number)

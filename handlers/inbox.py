@@ -38,6 +38,7 @@ NOTICES = {
     "claim": "Opgepakt: de bot praat niet meer met deze persoon tot je antwoordt of sluit.",
     "answer": "Antwoord opgeslagen; het wordt nu bezorgd.",
     "close": "Gesloten.",
+    "retry": "Mislukte antwoorden worden opnieuw verstuurd.",
     "suggest": "Suggestie geschreven in knowledge/suggestions/ (concept, nog niet gebruikt).",
 }
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -209,6 +210,8 @@ def _action(kind: str) -> Handler:
                 await tickets.answer(number, form.get("text", ""), login.name)
             elif kind == "close":
                 await tickets.close(number, login.name)
+            elif kind == "retry":
+                await tickets.retry(number)
             else:
                 detail = await tickets.get(number)
                 suggestions.write(request.app[CORE].settings.knowledge_dir, detail)
@@ -243,5 +246,5 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/inbox/logout", logout)
     app.router.add_get("/inbox/inbox.css", stylesheet)
     app.router.add_get(r"/inbox/tickets/{number:\d+}", ticket_page)
-    for kind in ("claim", "answer", "close", "suggest"):
+    for kind in ("claim", "answer", "close", "retry", "suggest"):
         app.router.add_post(rf"/inbox/tickets/{{number:\d+}}/{kind}", _action(kind))

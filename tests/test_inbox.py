@@ -227,7 +227,11 @@ async def test_pioneer_notifier_hears_opened_updated_and_failed(setup, provider,
         await wait_for(lambda: notifier.updated[-1].delivery_status == "blocked")
         assert notifier.updated[-2].status == "answered"
         blocked = await (await client.get(f"/inbox/tickets/{number}")).text()
+        assert "Opnieuw versturen" in blocked
         assert "TWILIO_WHATSAPP_TEMPLATE_SID" in blocked and provider.sent == []
+        retried = await client.post(f"/inbox/tickets/{number}/retry",
+                                    data={"csrf": csrf_of(blocked)})
+        assert "opnieuw verstuurd" in await retried.text()
     assert core.helpline.listeners == []
 
 

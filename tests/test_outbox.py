@@ -128,6 +128,11 @@ async def test_keeps_failing_then_failed_and_shown_never_dropped(helpline, db, p
     assert detail.card.delivery_status == "failed"
     assert [c.delivery_status for c in notifier.updated] == ["failed"]
     assert await worker.deliver_due() == 0 and provider.sent == []
+    # The pioneer sends it again once the provider is back.
+    assert await tickets.retry(number) == 1
+    assert await worker.deliver_due() == 1 and len(provider.sent) == 1
+    assert (await tickets.get(number)).deliveries[0].status is DeliveryStatus.SENT
+    assert await tickets.retry(number) == 0
 
 
 async def test_restart_in_between_delivers_exactly_once(helpline, db, provider):
@@ -255,6 +260,7 @@ async def test_opted_out_contact_gets_nothing(helpline, db, provider):
     assert provider.sent == []
     [row] = await deliveries(db)
     assert row.status == DeliveryStatus.BLOCKED and row.error_code == "opted_out"
+    assert await Tickets(db).retry(number) == 0  # an opt-out is never overridden
 
 
 async def test_channel_without_sender_fails_visibly(helpline, db, provider):
