@@ -27,7 +27,9 @@ install-test: $(TSTAMP) chromium
 .PHONY: chromium
 chromium:
 	@command -v chromium >/dev/null 2>&1 || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) || \
+	  ( [ "$$(id -u)" = 0 ] && SUDO= || SUDO="sudo -n"; \
+	    $$SUDO apt-get update -qq && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ) || \
 	  echo "Chromium not installed: tests/test_browser.py is skipped (and fails under CI=true)"
 
 run: install
