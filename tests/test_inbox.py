@@ -244,3 +244,24 @@ async def test_secure_cookie_behind_https(setup, provider):
         assert "Secure" in page.headers["Set-Cookie"]
     finally:
         await client.close()
+
+
+async def test_server_reminds_about_long_unclaimed_tickets(setup, provider, db):
+    from datetime import timedelta
+
+    from bot.storage.models import Ticket
+    from bot.web.queue import NOTIFIER
+    from tests.test_tickets import RecordingNotifier
+
+    settings, core, person = setup
+    await person.say(EVIL)
+    async with db.session() as session:
+        await session.execute(update(Ticket).values(created_at=utcnow() - timedelta(days=7)))
+    notifier = RecordingNotifier()
+    app = create_app(settings, core)
+    app[NOTIFIER] = notifier
+    async with TestClient(TestServer(app, host="127.0.0.1")):
+        await wait_for(lambda: notifier.reminded)
+    assert [c.number for c in notifier.reminded] == [person.last.ticket_number]
+    async with db.session() as session:
+        assert (await session.get(Ticket, person.last.ticket_number)).reminded_at is not None
