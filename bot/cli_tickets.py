@@ -19,7 +19,7 @@ from typing import TypeVar
 from bot.config import Settings
 from bot.messages import utcnow
 from bot.storage.db import Database
-from bot.tickets import WAITING, TicketError, Tickets
+from bot.tickets import WAITING, TicketError, Tickets, label
 
 T = TypeVar("T")
 PIONEER_ENV = "THUISGEVERS_PIONEER"
@@ -71,7 +71,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     c = detail.card
-    print(f"#{c.number} {c.status} · {c.channel.value} · {c.display_name or 'onbekend'} "
+    print(f"#{c.number} {label(c.status)} · {c.channel.value} · {c.display_name or 'onbekend'} "
           f"{c.masked_address} · {c.audience} · {c.language}")
     print(f"Geopend {c.created_at:%Y-%m-%d %H:%M} UTC"
           + (f", opgepakt door {c.claimed_by}" if c.claimed_by else ""))
@@ -82,7 +82,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if c.candidates:
         print("\nKandidaten: " + ", ".join(f"{x['id']} ({x['score']:.0f})" for x in c.candidates))
     for d in detail.deliveries:
-        print(f"\nAntwoord van {d.pioneer or '?'}: {d.status.value} "
+        print(f"\nAntwoord van {d.pioneer or '?'}: {label(d.status.value)} "
               f"({d.attempts} poging(en))" + (f" - {d.last_error}" if d.last_error else ""))
         print("  " + d.text.replace("\n", "\n  "))
     return 0

@@ -36,6 +36,18 @@ WAITING = (TicketStatus.OPEN, TicketStatus.CLAIMED)
 IN_INBOX = (TicketStatus.OPEN, TicketStatus.CLAIMED, TicketStatus.ANSWERED)
 
 
+# What pioneers read (the stored values stay English).
+LABELS = {
+    "open": "open", "claimed": "opgepakt", "answered": "beantwoord", "closed": "gesloten",
+    "pending": "wacht", "sending": "bezig", "sent": "verstuurd", "failed": "mislukt",
+    "held": "wacht op reactie", "blocked": "tegengehouden",
+}
+
+
+def label(status: str | None) -> str:
+    return LABELS.get(str(status or ""), str(status or ""))
+
+
 class TicketError(Exception):
     """A pioneer action that cannot be done; the message is Dutch and shown as is."""
 

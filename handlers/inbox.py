@@ -23,7 +23,7 @@ from bot import suggestions
 from bot.messages import Channel, utcnow
 from bot.pioneers import Login, LoginThrottle, Pioneers
 from bot.storage.models import TicketStatus
-from bot.tickets import IN_INBOX, TicketError, Tickets
+from bot.tickets import IN_INBOX, TicketError, Tickets, label
 from bot.web.keys import CORE, SETTINGS
 from bot.web.queue import TICKETS
 
@@ -231,6 +231,7 @@ def setup(app: web.Application) -> None:
     aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader(TEMPLATES), app_key=JINJA,
         autoescape=jinja2.select_autoescape(["html"], default=True),
+        filters={"label": label},
     )
     app[THROTTLE] = LoginThrottle()
 

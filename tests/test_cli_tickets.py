@@ -84,9 +84,9 @@ async def test_tickets_from_the_terminal_while_the_server_runs(
 
         for _ in range(250):
             _, out, _ = await cli(capsys, "tickets", "show", str(number))
-            if ": sent" in out:
+            if ": verstuurd" in out:
                 break
-        assert "Antwoord van Pionier Terminal: sent" in out
+        assert "Antwoord van Pionier Terminal: verstuurd" in out
 
         code, out, _ = await cli(capsys, "tickets", "list")
         assert f"#{number} " not in out and f"#{other.last.ticket_number} " in out

@@ -131,11 +131,11 @@ async def test_login_answer_and_delivery_end_to_end(setup, client, provider, db)
         "Antwoord van Pionier Een (De Thuisgevers):\nJa, <b>welkom</b>!"]
 
     async def shows_sent() -> bool:
-        return ">sent<" in await (await client.get(f"/inbox/tickets/{number}")).text()
+        return ">verstuurd<" in await (await client.get(f"/inbox/tickets/{number}")).text()
 
     await wait_for(shows_sent)
     page_text = await (await client.get(f"/inbox/tickets/{number}")).text()
-    assert ">sent<" in page_text and "Ja, &lt;b&gt;welkom&lt;/b&gt;!" in page_text
+    assert ">verstuurd<" in page_text and "Ja, &lt;b&gt;welkom&lt;/b&gt;!" in page_text
 
     suggested = await client.post(f"/inbox/tickets/{number}/suggest", data={"csrf": csrf})
     assert "Suggestie geschreven" in await suggested.text()
