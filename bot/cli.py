@@ -148,11 +148,16 @@ def build_parser() -> argparse.ArgumentParser:
     from bot import cli_tickets
 
     cli_tickets.register(sub, kb)
+    from bot import cli_privacy
+
+    cli_privacy.register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from bot.logging_setup import configure_logging
+
+    configure_logging(level=logging.INFO)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +16,7 @@ from bot.ports import EscalationRequest
 from bot.storage.models import (
     Contact,
     ConversationRow,
+    Delivery,
     Direction,
     Message,
     Ticket,
@@ -144,7 +145,13 @@ async def add_to_ticket(session: AsyncSession, ticket_id: int, text: str) -> Non
 
 
 async def erase_contact(session: AsyncSession, contact: Contact) -> None:
-    """Right to erasure: messages and contact go; tickets stay as anonymous counts."""
+    """Right to erasure: messages, pioneer answers (outbox) and contact go; tickets stay as
+    anonymous counts."""
+    tickets = select(Ticket.id).where(Ticket.contact_id == contact.id)
+    # Said explicitly rather than left to ON DELETE CASCADE: the outbox holds the address
+    # and the answer text, and must go even where foreign keys are not enforced.
+    await session.execute(delete(Delivery).where(
+        or_(Delivery.contact_id == contact.id, Delivery.ticket_id.in_(tickets))))
     await session.execute(update(Ticket).where(Ticket.contact_id == contact.id).values(
         contact_id=None, question="[gewist]", transcript=[], claimed_by=None,
     ))

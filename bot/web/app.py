@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from bot import retention
 from bot.config import Settings
 from bot.core import Core, build_core
 from bot.storage.migrate import upgrade
-from bot.web import channels, chat, health, queue
+from bot.web import channels, chat, guard, health, metrics, queue
 from bot.web.keys import CORE, SETTINGS
 from handlers import inbox
 
@@ -37,6 +38,9 @@ def create_app(
             await app[CORE].db.dispose()
 
     app.cleanup_ctx.append(own_core)
+    guard.setup(app)
+    metrics.setup(app)
+    retention.setup(app)
     health.setup(app)
     chat.setup(app)
     channels.setup(app, telegram_polling=telegram_polling)
