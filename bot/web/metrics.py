@@ -73,10 +73,12 @@ async def render(request: web.Request) -> str:
                    func.count())
             .group_by(Message.channel, Message.direction, Message.kind, Message.entry_id)
         )).all()
-        tickets = dict((await session.execute(
-            select(Ticket.status, func.count()).group_by(Ticket.status))).tuples().all())
-        outbox = dict((await session.execute(
-            select(Delivery.status, func.count()).group_by(Delivery.status))).tuples().all())
+        tickets: dict[str, int] = {
+            status: int(n) for status, n in (await session.execute(
+                select(Ticket.status, func.count()).group_by(Ticket.status))).all()}
+        outbox: dict[str, int] = {
+            status: int(n) for status, n in (await session.execute(
+                select(Delivery.status, func.count()).group_by(Delivery.status))).all()}
 
     by_label: dict[tuple[str, str, str], int] = {}
     for channel, direction, kind, entry_id, count in messages:
