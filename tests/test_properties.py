@@ -1,0 +1,171 @@
+"""Property-based tests (hypothesis): arbitrary Unicode through the normaliser, the matcher,
+the decision, the whole helpline and both webhook parsers never crashes, and nothing is
+ever answered from an entry that does not exist."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+from aiohttp import web
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from telegram import Bot
+
+from bot.decision import Kind
+from bot.dialogue import DialogueEngine
+from bot.helpline import Helpline
+from bot.messages import Channel, InboundMessage
+from bot.normalize import Normalizer, fold
+from bot.ratelimit import RATE_LIMITED, RateLimit
+from bot.storage.db import Database
+from handlers.telegram import inbound_from_update
+from handlers.telegram_webhook import parse_update
+from handlers.twilio import BadForm, inbound_from_form, is_status_callback, parse_form
+from tests.conftest import OFFICE_HOURS
+
+INTENTS = frozenset({"groet", "bedankt", "menu", "mens", "vergeet", "stop", "start"})
+PURE = settings(max_examples=200, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+ASYNC = settings(max_examples=50, deadline=None,
+                 suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+# Any Unicode, surrogates aside (they cannot be encoded as UTF-8, so no provider sends them).
+unicode_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=400)
+# Text that looks more like a question: Dutch words mixed with anything.
+WORDS = ["wie", "betaalt", "huur", "pand", "hond", "vergadering", "stop", "ja", "nee", "1",
+         "2", "mens", "hallo", "bedankt", "vergeet", "mijn", "gegevens", "verzekering", "?"]
+wordy_text = st.lists(st.one_of(st.sampled_from(WORDS), unicode_text.map(lambda s: s[:12])),
+                      max_size=12).map(" ".join)
+texts = st.one_of(unicode_text, wordy_text)
+
+
+@PURE
+@given(text=texts)
+def test_normaliser_never_crashes(engine: DialogueEngine, text: str):
+    assert isinstance(fold(text), str)
+    # Without a vocabulary, and the matcher's own (which splits compounds, repairs typos).
+    for normalizer in (_plain, engine.matcher.normalizer):
+        tokens = normalizer.tokens(text)
+        assert all(isinstance(t, str) and t for t in tokens)
+
+
+@PURE
+@given(text=texts)
+def test_matcher_only_returns_existing_entries(engine: DialogueEngine, text: str):
+    candidates = engine.matcher.rank(text)
+    assert all(c.entry_id in engine.kb for c in candidates)
+    assert all(0.0 <= c.score <= 100.0 for c in candidates)
+    assert [c.score for c in candidates] == sorted((c.score for c in candidates), reverse=True)
+
+
+@PURE
+@given(text=texts, channel=st.sampled_from(list(Channel)))
+def test_decide_answers_only_from_existing_entries(engine: DialogueEngine, text: str,
+                                                   channel: Channel):
+    reply = engine.decide(text, channel)
+    decision = reply.decision
+    assert decision.kind in set(Kind)
+    if decision.kind is Kind.ANSWER:
+        assert decision.id in engine.kb
+    elif decision.kind is Kind.INTENT:
+        assert decision.id in INTENTS
+    else:
+        assert decision.id is None
+    assert all(option in engine.kb for option in decision.options)
+    assert isinstance(reply.text, str) and reply.text
+
+
+@ASYNC
+@given(text=texts)
+async def test_the_helpline_never_crashes(engine: DialogueEngine, db: Database, text: str):
+    helpline = Helpline(engine, db, rate_limit=RateLimit(0))
+    number = next(_ids)
+    handled = await helpline.handle(InboundMessage(
+        Channel.WHATSAPP, "whatsapp:+31600000051", text, provider_id=f"prop-{number}",
+        received_at=OFFICE_HOURS))
+    decision = handled.decision
+    assert decision.id is None or decision.id in engine.kb or decision.id in INTENTS | {
+        RATE_LIMITED}
+    assert all(m.address == "whatsapp:+31600000051" for m in handled.replies)
+
+
+_ids = itertools.count()
+_plain = Normalizer()
+_bot = Bot("123456:TEST-token-for-parsing")
+
+
+def _update(text: str, chat_type: str, kind: str) -> dict[str, Any]:
+    chat = {"id": 600000001, "type": chat_type, "first_name": text[:20]}
+    message: dict[str, Any] = {"message_id": 1, "date": 1763719200, "chat": chat,
+                               "from": {"id": 600000001, "is_bot": False, "first_name": text}}
+    if kind == "callback":
+        return {"update_id": 1, "callback_query": {
+            "id": "q", "chat_instance": "c", "data": text[:64], "message": message,
+            "from": {"id": 600000001, "is_bot": False, "first_name": "T"}}}
+    message["caption" if kind == "caption" else "text"] = text
+    return {"update_id": 1, "message": message}
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), unicode_text),
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(unicode_text, inner, max_size=4)),
+    max_leaves=12,
+)
+
+
+@PURE
+@given(text=unicode_text, chat_type=st.sampled_from(["private", "group", "supergroup"]),
+       kind=st.sampled_from(["text", "caption", "callback"]))
+def test_telegram_parser_takes_any_text(text: str, chat_type: str, kind: str):
+    update = parse_update(json.dumps(_update(text, chat_type, kind)).encode(), _bot)
+    inbound = inbound_from_update(update)
+    if inbound is not None:
+        assert inbound.channel is Channel.TELEGRAM and inbound.address == "600000001"
+        assert chat_type == "private"
+
+
+@PURE
+@given(body=st.one_of(st.binary(max_size=300), json_values.map(lambda v: json.dumps(v).encode()),
+                      st.dictionaries(st.sampled_from(["update_id", "message", "edited_message",
+                                                       "callback_query", "my_chat_member"]),
+                                      json_values, max_size=4)
+                      .map(lambda d: json.dumps({"update_id": 5, **d}).encode())))
+def test_telegram_parser_rejects_garbage_cleanly(body: bytes):
+    try:
+        update = parse_update(body, _bot)
+    except web.HTTPBadRequest:
+        return
+    try:
+        inbound_from_update(update)
+    except (AttributeError, TypeError) as error:  # a shape python-telegram-bot accepted
+        raise AssertionError(f"adapter crashed on {body!r}") from error
+
+
+form_keys = st.sampled_from(["From", "To", "Body", "MessageSid", "SmsSid", "ProfileName",
+                             "NumMedia", "MediaUrl0", "MediaContentType0", "Latitude",
+                             "Longitude", "SmsStatus", "MessageStatus"])
+
+
+@PURE
+@given(form=st.dictionaries(form_keys, unicode_text, max_size=10),
+       raw=st.binary(max_size=200))
+def test_twilio_parser_takes_any_form(form: dict[str, str], raw: bytes):
+    from urllib.parse import urlencode
+
+    parsed = parse_form(urlencode(form).encode())
+    assert dict(parsed) == form
+    is_status_callback(parsed)
+    try:
+        inbound = inbound_from_form(parsed)
+    except BadForm:
+        assert not form.get("From", "").strip() or form["From"].strip() == "whatsapp:"
+    else:
+        assert inbound.address == form["From"].strip()
+        assert inbound.text == form.get("Body", "")
+    try:
+        inbound_from_form(parse_form(raw))
+    except BadForm:
+        pass
