@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -161,6 +162,8 @@ class Ticket(Base):
     answered_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
     reminded_at: Mapped[datetime | None] = mapped_column()
+    # The ticket's card in the pioneers' Telegram group (handlers/pioneer_telegram.py).
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class DeliveryStatus(StrEnum):
