@@ -112,11 +112,19 @@ def build_handler(stream: IO[str], *, json_lines: bool | None = None) -> logging
     return handler
 
 
-def configure_logging(stream: IO[str] | None = None, level: int = logging.INFO, *,
-                      json_lines: bool | None = None) -> logging.Handler:
-    """Replace the root logger's handlers with one masked, structured handler."""
-    handler = build_handler(stream or sys.stderr, json_lines=json_lines)
+def configure_logging(
+    stream: IO[str] | None = None, level: int = logging.INFO, *,
+    json_lines: bool | None = None, force: bool = False,
+) -> logging.Handler | None:
+    """Give the root logger one masked, structured handler.
+
+    Like `logging.basicConfig`, nothing changes when the root logger already has handlers
+    (the CLI called from tests, where pytest captures the logs) unless `force` is given.
+    """
     root = logging.getLogger()
+    if root.handlers and not force:
+        return None
+    handler = build_handler(stream or sys.stderr, json_lines=json_lines)
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
