@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import subprocess
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,18 @@ def machine() -> str:
     parts = [cpu, f"{cores} cores", ram, f"Python {platform.python_version()}",
              platform.system(), load]
     return ", ".join(p for p in parts if p)
+
+
+def revision() -> str:
+    """The commit measured, and whether the matcher's code or content differed from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True,
+                              capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "bot", "knowledge"], cwd=ROOT,
+                               check=True, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown revision"
+    return f"commit {head}" + (" with uncommitted changes in bot/ or knowledge/" if dirty else "")
 
 
 def percentile(sorted_values: Sequence[float], p: float) -> float:
@@ -96,14 +109,17 @@ def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
 
 
-def record(title: str, body: str, results: Path | None) -> None:
-    """Append `body` under a dated heading with the machine description to `results`."""
+def record(title: str, body: str, results: Path | None, code: str) -> None:
+    """Append `body` under a dated heading with the machine description to `results`.
+
+    `code` is `revision()` taken when the benchmark started: the code it imported.
+    """
     if results is None:
         return
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
     section = (f"\n## {title}, {stamp}\n\nMachine: {machine()}.  \n"
-               f"Command: `python {command}`\n\n{body.rstrip()}\n")
+               f"Code: {code}.  \nCommand: `python {command}`\n\n{body.rstrip()}\n")
     if not results.exists():
         results.write_text("# Benchmark results\n\nAppended by the scripts in this folder; "
                            "newest at the bottom.\n", "utf-8")

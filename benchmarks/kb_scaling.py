@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchkit import RESULTS, ROOT, percentile, record, table
+from benchkit import RESULTS, ROOT, percentile, record, revision, table
 from synthetic import synthetic
 
 from bot.decision import decide
@@ -123,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="where to append the table (default benchmarks/RESULTS.md; "
                              "with --smoke: nowhere)")
     args = parser.parse_args(argv)
+    code = revision()
     results = args.results if args.results or args.smoke else RESULTS
 
     base = load(args.knowledge)
@@ -159,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "while building one Matcher (held afterwards / peak).\n"
     )
     print(body)
-    record("Knowledge-base scaling", body, results)
+    record("Knowledge-base scaling", body, results, code)
     return 0
 
 
