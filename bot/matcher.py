@@ -130,8 +130,9 @@ class Matcher:
     def _has(query: frozenset[str], term: frozenset[str]) -> bool:
         return term <= query
 
-    def eligible(self, item: _Indexed, query: frozenset[str]) -> bool:
-        if any(self._has(query, term) for term in item.excludes):
+    def eligible(self, item: _Indexed, query: frozenset[str],
+                 whole: frozenset[str] | None = None) -> bool:
+        if any(self._has(whole or query, term) for term in item.excludes):
             return False
         return all(any(self._has(query, term) for term in group) for group in item.requires)
 
@@ -143,14 +144,16 @@ class Matcher:
         """
         best: dict[str, float] = {}
         parts = [p for p in _SENTENCE.split(text) if len(p.split()) >= 3]
+        whole = self.tokens(text)
         for part in [text, *parts] if len(parts) > 1 else [text]:
-            for candidate in self._rank(part):
+            # An exclude anywhere in the message rules the entry out for every sentence.
+            for candidate in self._rank(part, whole):
                 if candidate.score > best.get(candidate.entry_id, -1.0):
                     best[candidate.entry_id] = candidate.score
         ranked = sorted((Candidate(k, v) for k, v in best.items()), key=lambda c: -c.score)
         return ranked[:limit]
 
-    def _rank(self, text: str) -> list[Candidate]:
+    def _rank(self, text: str, whole: frozenset[str]) -> list[Candidate]:
         query = self.tokens(text)
         if not query:
             return []
@@ -170,7 +173,7 @@ class Matcher:
         damping = 1.0 - w.unknown_penalty * unknown_share
         out: list[Candidate] = []
         for i, item in enumerate(self._entries):
-            if not (query & item.vocabulary) or not self.eligible(item, query):
+            if not (query & item.vocabulary) or not self.eligible(item, query, whole):
                 continue
             phrase = 0.0
             for p in item.phrasings:
