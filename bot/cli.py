@@ -100,13 +100,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from bot.core import build_engine
+    from bot.logging_setup import RequestIdAccessLogger
     from bot.web.app import create_app
 
     settings = _settings()
     build_engine(settings)  # fail fast, with the file and line, on a broken knowledge base
     is_sqlite = settings.database_url.startswith("sqlite")
     app = create_app(settings, migrate=is_sqlite, telegram_polling=args.telegram_polling)
-    web.run_app(app, host=settings.host, port=settings.port, print=None)
+    web.run_app(app, host=settings.host, port=settings.port, print=None,
+                access_log_class=RequestIdAccessLogger)
     return 0
 
 

@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from aiohttp.web_log import AccessLogger
 
 # The request being handled in this task. A ContextVar is the one kind of module-level
 # object that is not shared state: each asyncio task sees its own value.
@@ -148,3 +149,15 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
         return response
     finally:
         REQUEST_ID.reset(token)
+
+
+class RequestIdAccessLogger(AccessLogger):
+    """aiohttp's access log line, tagged with the request id (it is written after the
+    middleware has finished, so the id is read back from the response)."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        token = REQUEST_ID.set(response.headers.get(REQUEST_ID_HEADER, "-"))
+        try:
+            super().log(request, response, time)
+        finally:
+            REQUEST_ID.reset(token)
