@@ -3,6 +3,8 @@ erasure on `vergeet` covering the outbox; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -16,7 +18,7 @@ from sqlalchemy import func, select, text, update
 from bot.helpline import Helpline
 from bot.messages import Channel, utcnow
 from bot.privacy import ERASED, export, purge
-from bot.retention import LOCK_KEY, run_once
+from bot.retention import LOCK_KEY, run_daily, run_once
 from bot.storage.db import Database
 from bot.storage.migrate import upgrade
 from bot.storage.models import (
@@ -146,6 +148,23 @@ async def test_retention_job_runs_once_at_a_time(engine, db):
             await other.execute(text(f"SELECT pg_advisory_unlock({LOCK_KEY})"))
     report = await run_once(db, 180)
     assert report is not None and report.contacts_erased == 1
+
+
+async def test_the_daily_job_purges_in_the_background(engine, db):
+    someone = person(Helpline(engine, db), 40)
+    await someone.say("hallo")
+    await make_old(db, someone.address)
+    job = asyncio.create_task(run_daily(db, 180, first=timedelta(0), every=timedelta(hours=1)))
+    try:
+        for _ in range(200):
+            if await count(db, Contact) == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert await count(db, Contact) == 0
+    finally:
+        job.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await job
 
 
 @pytest.fixture
