@@ -64,6 +64,17 @@ def media_of(message: Message) -> tuple[str, ...]:
 # Telegram's bot commands in the words the engine understands. Every new user's first
 # message is "/start" (the Start button), which means hello, not the opt-in START of SMS.
 COMMANDS = {"/start": "hallo", "/help": "menu", "/menu": "menu", "/stop": "stop"}
+# The pioneers' group commands and buttons (handlers/pioneer_telegram.py). Anywhere but
+# that group they do nothing: in a private chat they would otherwise open a ticket.
+PIONEER_COMMANDS = frozenset({"/open", "/ticket", "/leer"})
+PIONEER_CALLBACK_PREFIX = "ticket:"
+
+
+def command_name(text: str) -> str:
+    """`/open@our_bot 12` → `/open`; "" for text that is no command."""
+    if not text.startswith("/"):
+        return ""
+    return text.split(maxsplit=1)[0].split("@", 1)[0].lower()
 
 
 def command_text(text: str) -> str:
@@ -85,10 +96,14 @@ def inbound_from_update(update: Update) -> InboundMessage | None:
     if query is not None:
         if not query.data or query.message is None:
             return None
+        if query.data.startswith(PIONEER_CALLBACK_PREFIX):
+            return None
         return InboundMessage(Channel.TELEGRAM, str(query.message.chat.id), query.data,
                               name, provider_id, is_choice=True)
     message = update.message
     if message is None:
+        return None
+    if command_name(message.text or "") in PIONEER_COMMANDS:
         return None
     text = command_text(message.text or message.caption or "")
     media = media_of(message)

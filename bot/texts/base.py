@@ -35,3 +35,12 @@ class Texts:
     feedback_no: str
     rate_limited: str
     pioneer_answer_prefix: str
+    # The pioneers' Telegram group (handlers/pioneer_telegram.py); pioneers read Dutch.
+    pioneer_claim_button: str
+    pioneer_close_button: str
+    pioneer_reply_hint: str
+    pioneer_reminder: str
+    pioneer_none_open: str
+    pioneer_ticket_usage: str
+    pioneer_learned: str
+    pioneer_learn_usage: str

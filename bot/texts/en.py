@@ -44,4 +44,12 @@ TEXTS = Texts(
     feedback_no="Sorry about that. I'm passing your question on to a pioneer.",
     rate_limited="You're sending many messages in a short time. Please wait a moment; then I'll gladly help.",
     pioneer_answer_prefix="Answer from {pioneer} (De Thuisgevers):",
+    pioneer_claim_button="Claim",
+    pioneer_close_button="Close",
+    pioneer_reply_hint="To answer, reply to this message. /leer as a reply turns it into a knowledge-base suggestion.",
+    pioneer_reminder="Reminder: #{ticket} has been waiting {age} for a pioneer.",
+    pioneer_none_open="There are no open questions.",
+    pioneer_ticket_usage="Usage: /ticket NUMBER, for example /ticket 12.",
+    pioneer_learned="Question #{ticket} is saved as a draft in {file}; it is only used after review.",
+    pioneer_learn_usage="Use /leer as a reply to the card of an answered question.",
 )

@@ -44,4 +44,12 @@ TEXTS = Texts(
     feedback_no="Jammer. Ik zet je vraag door naar een pionier.",
     rate_limited="Je stuurt veel berichten kort na elkaar. Wacht even; daarna help ik je graag verder.",
     pioneer_answer_prefix="Antwoord van {pioneer} (De Thuisgevers):",
+    pioneer_claim_button="Oppakken",
+    pioneer_close_button="Sluiten",
+    pioneer_reply_hint="Antwoorden: reageer (reply) op dit bericht. /leer als reactie maakt er een kennisbank-suggestie van.",
+    pioneer_reminder="Herinnering: #{ticket} wacht al {age} op een pionier.",
+    pioneer_none_open="Er staan geen open vragen.",
+    pioneer_ticket_usage="Gebruik: /ticket NUMMER, bijvoorbeeld /ticket 12.",
+    pioneer_learned="Vraag #{ticket} staat als concept in {file}; het wordt pas gebruikt na nakijken.",
+    pioneer_learn_usage="Gebruik /leer als reactie (reply) op de kaart van een beantwoorde vraag.",
 )

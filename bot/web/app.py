@@ -12,7 +12,7 @@ from bot.core import Core, build_core
 from bot.storage.migrate import upgrade
 from bot.web import channels, chat, guard, health, metrics, queue
 from bot.web.keys import CORE, SETTINGS
-from handlers import inbox
+from handlers import inbox, pioneer_telegram
 
 MAX_BODY = 256 * 1024
 
@@ -45,6 +45,7 @@ def create_app(
     chat.setup(app)
     channels.setup(app, telegram_polling=telegram_polling)
     queue.setup(app)
+    pioneer_telegram.setup(app)
     inbox.setup(app)
     app.router.add_get("/", _home)
     return app
