@@ -32,7 +32,8 @@ CLAIM, CLOSE = "claim", "close"
 SPEAKERS = {"in": "Persoon", "out": "Bot"}
 # What a pioneer should know about a delivery that did not (yet) go out.
 TROUBLE = (DeliveryStatus.FAILED.value, DeliveryStatus.BLOCKED.value, DeliveryStatus.HELD.value)
-_NUMBER = re.compile(r"#(\d+)")
+# A card starts "Vraag #N · channel"; a reminder is the reminder text with the number.
+_CARD_START = re.compile(r"Vraag #(\d+) · ")
 
 
 def callback_data(action: str, number: int) -> str:
@@ -49,10 +50,23 @@ def parse_callback(data: str | None) -> tuple[str, int] | None:
     return action, int(number)
 
 
+def _reminder_pattern() -> re.Pattern[str]:
+    template = re.escape(texts(Language.NL).pioneer_reminder)
+    return re.compile(template.replace(re.escape("{ticket}"), r"(?P<ticket>\d+)")
+                      .replace(re.escape("{age}"), r".+"))
+
+
 def number_in(text: str | None) -> int | None:
-    """The first `#N` in a message of ours (a card, a reminder)."""
-    found = _NUMBER.search(text or "")
-    return int(found.group(1)) if found else None
+    """The ticket a card or a reminder of ours is about, as Telegram quotes it back in
+    `reply_to_message` (plain text). Other messages of ours (the /open list, confirmations)
+    name tickets too, but a reply to them is no answer."""
+    if not text:
+        return None
+    card = _CARD_START.match(text)
+    if card:
+        return int(card.group(1))
+    reminder = _reminder_pattern().fullmatch(text.strip())
+    return int(reminder.group("ticket")) if reminder else None
 
 
 def age(delta: timedelta) -> str:

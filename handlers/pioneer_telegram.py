@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -68,12 +69,16 @@ class PioneerGroup:
 
     # ---- PioneerNotifier -------------------------------------------------------------
 
+    # Telling the group is best effort: the ticket change is already committed, and an
+    # error here would fail the pioneer's action (or make Telegram redeliver a reply that
+    # was already stored as an answer). What the group missed it gets with the next change.
+
     async def ticket_opened(self, ticket: TicketCard) -> None:
-        async with self._lock:
+        async with self._lock, _logged("card of #%s", ticket.number):
             await self._post_card(ticket)
 
     async def ticket_updated(self, ticket: TicketCard) -> None:
-        async with self._lock:
+        async with self._lock, _logged("update of #%s", ticket.number):
             card, message_id = await self._stored(ticket.number)
             if card is None:
                 return
@@ -85,7 +90,7 @@ class PioneerGroup:
             await self._edit(message_id, card)
 
     async def reminder(self, ticket: TicketCard) -> None:
-        async with self._lock:
+        async with self._lock, _logged("reminder of #%s", ticket.number):
             _, message_id = await self._stored(ticket.number)
             if message_id is None:
                 message_id = await self._post_card(ticket)
@@ -260,6 +265,14 @@ class PioneerGroup:
 
 
 PIONEER_GROUP: web.AppKey[PioneerGroup] = web.AppKey("pioneer_group")
+
+
+@asynccontextmanager
+async def _logged(what: str, number: int) -> AsyncIterator[None]:
+    try:
+        yield
+    except Exception:
+        log.exception("pioneers' group: " + what + " failed", number)
 
 
 def _reply(message_id: int | None) -> ReplyParameters | None:

@@ -33,7 +33,7 @@ from bot.storage.models import Delivery, Ticket, TicketStatus
 from bot.web.app import create_app
 from bot.web.keys import SETTINGS
 from bot.web.queue import TICKETS
-from handlers.pioneer_cards import card_html
+from handlers.pioneer_cards import card_html, number_in
 from handlers.telegram_webhook import SECRET_HEADER
 from tests.fakes.payloads import twilio_form, twilio_signature
 from tests.fakes.telegram_api import BOT_USER, Call, FakeTelegram
@@ -303,6 +303,19 @@ async def test_changes_from_the_inbox_or_terminal_and_failed_delivery_show_on_th
     assert "⚠️" in failed.params["text"]
 
 
+async def test_telegram_down_when_the_ticket_opens_then_the_card_comes_later(group):
+    group.telegram.fail("sendMessage", 500)
+    found = re.search(r"vraagnummer (\d+)", await group.sms(QUESTION))
+    assert found  # the person is told their number all the same
+    number = int(found.group(1))
+    assert (await group.ticket(number)).telegram_message_id is None
+    await group.tickets.claim(number, "Pionier Twee")
+    card = group.to_group()[-1]
+    assert f"<b>Vraag #{number}</b>" in card.params["text"]
+    assert "opgepakt door Pionier Twee" in card.params["text"]
+    assert (await group.ticket(number)).telegram_message_id is not None
+
+
 # ---- only the pioneers' group acts on tickets ---------------------------------------------
 
 async def test_pioneer_actions_from_other_chats_are_ignored(group):
@@ -350,3 +363,11 @@ def test_card_escapes_what_people_wrote_and_stays_below_telegrams_limit():
     assert "<script>" not in text and "&lt;script&gt;" in text and "<i>Test</i>" not in text
     assert "• har-financiering (61)" in text and "18-11 11:00" in text
     assert "bericht 59" in text and "bericht 0 " not in text  # the oldest lines gave way
+
+
+def test_only_a_card_or_a_reminder_names_the_ticket_a_reply_answers():
+    assert number_in("Vraag #12 · sms · naam onbekend · +316••••••11\n…") == 12
+    assert number_in("Herinnering: #12 wacht al 5 uur op een pionier.") == 12
+    assert number_in("#12 · 3 uur · sms · Mag mijn hond mee") is None  # the /open list
+    assert number_in("Vraag #12 staat als concept in knowledge/suggestions/12.yaml") is None
+    assert number_in(None) is None
