@@ -39,6 +39,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+_CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\n\t")
+_CONTROL[0x7F] = None
+
+
+def clean_text(text: str) -> str:
+    """Text without NUL and other control characters (PostgreSQL refuses NUL in text),
+    and without lone surrogates that no database or provider can encode."""
+    text = text.translate(_CONTROL)
+    return text.encode("utf-8", "replace").decode("utf-8") if not text.isascii() else text
+
+
 @dataclass(frozen=True, slots=True)
 class InboundMessage:
     """One message from a person, as any channel delivers it."""
@@ -52,6 +63,13 @@ class InboundMessage:
     media: tuple[str, ...] = ()
     # A button press (Telegram callback data) rather than typed text.
     is_choice: bool = False
+
+    def __post_init__(self) -> None:
+        # Every adapter's text passes here: store and match only what can be stored.
+        object.__setattr__(self, "text", clean_text(self.text))
+        object.__setattr__(self, "address", clean_text(self.address))
+        if self.display_name is not None:
+            object.__setattr__(self, "display_name", clean_text(self.display_name))
 
 
 @dataclass(frozen=True, slots=True)
