@@ -51,5 +51,10 @@ bench: install-test
 	$(BIN)/python benchmarks/quality.py
 	$(BIN)/python benchmarks/kb_scaling.py
 
+# Not part of `make test`: webhooks under faults (database away, server killed) against
+# PostgreSQL (TEST_DATABASE_URL or the local default); the report goes to benchmarks/RESULTS.md.
+chaos: install-test
+	$(BIN)/python benchmarks/chaos.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

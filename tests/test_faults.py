@@ -155,3 +155,18 @@ async def test_database_away_means_503_and_service_resumes_by_itself(
         assert await post_sms(http, server, "wie betaalt het pand?", "SM" + "2" * 32) == 200
         assert await post_sms(http, server, "wie betaalt het pand?", "SM" + "2" * 32) == 200
     assert await stored(database) == 2
+
+
+@pytest.mark.timeout(180)
+async def test_the_chaos_script_passes_a_short_run(tmp_path: Path):
+    """`make chaos` in small: 100 webhooks, database away once, server killed once."""
+    results = tmp_path / "RESULTS.md"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "benchmarks/chaos.py", "--webhooks", "100", "--outage", "1",
+        "--results", str(results), "--workdir", str(tmp_path / "chaos"), cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(process.communicate(), 170)
+    report = out.decode()
+    assert process.returncode == 0, report
+    assert "| verdict " in report and "PASS" in report
+    assert "server killed (SIGKILL)" in results.read_text()

@@ -47,7 +47,12 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 async def database_unavailable(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except UNAVAILABLE as error:
+    except (*UNAVAILABLE, sa_exc.DBAPIError) as error:
+        # Other driver errors (a lost connection: "closed in the middle of operation") count
+        # when SQLAlchemy recognised them as a disconnect; the rest are bugs, left as 500.
+        if not isinstance(error, UNAVAILABLE) and not getattr(
+                error, "connection_invalidated", False):
+            raise
         log.warning("database unavailable while handling %s %s: %s", request.method,
                     request.path, type(error).__name__)
         raise web.HTTPServiceUnavailable(
