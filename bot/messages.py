@@ -67,7 +67,6 @@ class InboundMessage:
     def __post_init__(self) -> None:
         # Every adapter's text passes here: store and match only what can be stored.
         object.__setattr__(self, "text", clean_text(self.text))
-        object.__setattr__(self, "address", clean_text(self.address))
         if self.display_name is not None:
             object.__setattr__(self, "display_name", clean_text(self.display_name))
 
