@@ -36,6 +36,9 @@ _DUTCH = re.compile(r"(?<![\w+])(?:00316|06)[ \-]?\d{8}(?!\d)")
 _CHAT_ID = re.compile(
     r"(?i)(\b(?:telegram|chat|chat[_ ]?id|address)\b[\"']?\s*[:= ]\s*[\"']?)(-?\d{5,})"
 )
+# SQLAlchemy puts the bound values of a failed statement in its error message: names,
+# message texts, chat ids. The statement stays (it says what failed); the values go.
+_SQL_PARAMETERS = re.compile(r"\[parameters: [^\n]*")
 MASK = "*"
 
 
@@ -50,7 +53,9 @@ def _mask_number(number: str) -> str:
 
 
 def mask_text(text: str) -> str:
-    """`+31612345678` → `+316******78`, `0612345678` → `06******78`, chat ids alike."""
+    """`+31612345678` → `+316******78`, `0612345678` → `06******78`, chat ids alike;
+    the values of a failed SQL statement are left out."""
+    text = _SQL_PARAMETERS.sub("[parameters: hidden]", text)
     text = _E164.sub(lambda m: _mask_number(m.group(0)), text)
     text = _DUTCH.sub(lambda m: _mask_number(m.group(0)), text)
     return _CHAT_ID.sub(lambda m: m.group(1) + _mask_number(m.group(2).lstrip("-")), text)

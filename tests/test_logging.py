@@ -91,3 +91,13 @@ def test_human_format_on_a_terminal():
 ])
 def test_mask_text(text: str, masked: str):
     assert mask_text(text) == masked
+
+
+def test_values_of_a_failed_statement_are_left_out():
+    error = ("(sqlite3.IntegrityError) UNIQUE constraint failed\n[SQL: INSERT INTO contacts "
+             "(channel, address, display_name) VALUES (?, ?, ?)]\n"
+             "[parameters: ('telegram', '600000001', 'Test Persoon')]\n(Background on this error)")
+    masked = mask_text(error)
+    assert "Test Persoon" not in masked and "600000001" not in masked
+    assert "[SQL: INSERT INTO contacts" in masked and "[parameters: hidden]" in masked
+    assert masked.endswith("(Background on this error)")
