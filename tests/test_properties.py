@@ -16,7 +16,7 @@ from telegram import Bot
 from bot.decision import Kind
 from bot.dialogue import DialogueEngine
 from bot.helpline import Helpline
-from bot.messages import Channel, InboundMessage
+from bot.messages import Channel, InboundMessage, clean_text
 from bot.normalize import Normalizer, fold
 from bot.ratelimit import RATE_LIMITED, RateLimit
 from bot.storage.db import Database
@@ -164,7 +164,7 @@ def test_twilio_parser_takes_any_form(form: dict[str, str], raw: bytes):
         assert not form.get("From", "").strip() or form["From"].strip() == "whatsapp:"
     else:
         assert inbound.address == form["From"].strip()
-        assert inbound.text == form.get("Body", "")
+        assert inbound.text == clean_text(form.get("Body", ""))
     try:
         inbound_from_form(parse_form(raw))
     except BadForm:
