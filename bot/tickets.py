@@ -268,8 +268,11 @@ class Tickets:
         now = now or utcnow()
         due: list[TicketCard] = []
         async with self.db.session() as session:
+            # Several servers check at once: a ticket another one is reminding about is
+            # skipped, and once it commits, its reminded_at makes the ticket not due here.
             rows = (await session.execute(
                 select(Ticket).where(Ticket.status == TicketStatus.OPEN.value)
+                .order_by(Ticket.id).with_for_update(skip_locked=True)
             )).scalars()
             for ticket in rows:
                 since = ticket.reminded_at or ticket.created_at
