@@ -202,6 +202,25 @@ async def test_sms_question_card_reply_reaches_the_person_and_edits_the_card(gro
     assert len(group.to_group()) == 1  # the group got no chatter besides the card
 
 
+async def test_a_telegram_question_is_answered_on_telegram(group):
+    await group.write(QUESTION, chat_id=PERSON_CHAT)  # a person in a private chat
+    [ack] = group.telegram.sent_texts(PERSON_CHAT)
+    found = re.search(r"vraagnummer (\d+)", ack)
+    assert found
+    number = int(found.group(1))
+    await until(lambda: group.to_group())
+    assert "· telegram · " in group.to_group()[0].params["text"]
+    assert "60•••••01" in group.to_group()[0].params["text"]
+    card_id = (await group.ticket(number)).telegram_message_id
+
+    await group.write("Ja, dat mag.", reply_to=card_id)
+    await until(lambda: len(group.telegram.sent_texts(PERSON_CHAT)) == 2)
+    assert group.telegram.sent_texts(PERSON_CHAT)[1] == (
+        "Antwoord van Pionier Een (De Thuisgevers):\nJa, dat mag.")
+    await group.edits_of(card_id, "Bezorging: verstuurd")
+    assert group.twilio.created == []
+
+
 async def test_claim_and_close_buttons(group):
     number, card_id = await group.escalate()
     claim = await group.press(f"ticket:claim:{number}", card_id)
