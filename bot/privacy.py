@@ -10,6 +10,7 @@ See SECURITY.md.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +33,8 @@ from bot.storage.models import (
 )
 
 ERASED = "[gewist]"
+WHATSAPP = "whatsapp:"
+_PHONE = re.compile(r"\+\d{6,15}")
 # Tickets in these states still need the person's data (a pioneer is on it).
 ACTIVE_TICKETS = (TicketStatus.OPEN.value, TicketStatus.CLAIMED.value,
                   TicketStatus.ANSWERED.value)
@@ -86,12 +89,23 @@ async def _contact_data(session: AsyncSession, contact: Contact) -> dict[str, An
     }
 
 
+def same_person(address: str) -> list[str]:
+    """The addresses one phone number has: by SMS (`+316…`) and on WhatsApp
+    (`whatsapp:+316…`); any other address (a chat id) only itself."""
+    bare = address.strip().removeprefix(WHATSAPP)
+    if _PHONE.fullmatch(bare):
+        return [bare, WHATSAPP + bare]
+    return [address.strip()]
+
+
 async def export(db: Database, address: str) -> dict[str, Any]:
-    """Everything stored about `address` (as its channel gives it), on every channel."""
+    """Everything stored about `address` (as its channel gives it), on every channel;
+    for a phone number both its SMS and its WhatsApp conversations."""
     address = address.strip()
     async with db.session() as session:
         contacts = (await session.execute(
-            select(Contact).where(Contact.address == address).order_by(Contact.id)
+            select(Contact).where(Contact.address.in_(same_person(address)))
+            .order_by(Contact.id)
         )).scalars().all()
         data = [await _contact_data(session, c) for c in contacts]
     return {"address": address, "exported_at": utcnow().isoformat(), "contacts": data}

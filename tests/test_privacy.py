@@ -88,6 +88,18 @@ async def test_export_holds_messages_tickets_and_answers(engine, db):
     assert (await export(db, "+31600000049"))["contacts"] == []
 
 
+async def test_export_of_a_number_covers_sms_and_whatsapp(engine, db):
+    helpline = Helpline(engine, db)
+    await person(helpline, 39).say("hallo via sms")
+    await ChatBot(helpline, address="whatsapp:+31600000039").say("hallo via whatsapp")
+    await ChatBot(helpline, channel=Channel.TELEGRAM, address="600000039").say("hallo")
+    for asked in ("+31600000039", "whatsapp:+31600000039"):
+        contacts = (await export(db, asked))["contacts"]
+        assert sorted(c["channel"] for c in contacts) == ["sms", "whatsapp"]
+    [telegram] = (await export(db, "600000039"))["contacts"]
+    assert telegram["channel"] == "telegram"
+
+
 async def test_purge_erases_quiet_closed_conversations_and_keeps_ticket_counts(engine, db):
     helpline = Helpline(engine, db)
     gone, recent, waiting = person(helpline, 43), person(helpline, 44), person(helpline, 45)
