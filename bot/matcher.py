@@ -18,6 +18,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
 from rapidfuzz import fuzz, process
 
 from bot.knowledge import Entry, KnowledgeBase
@@ -48,20 +49,40 @@ class Weights:
 
 
 @dataclass(frozen=True, slots=True)
+class _Terms:
+    """A set of terms, split for speed: one-word terms as one set, longer ones apart."""
+
+    single: frozenset[str]
+    multi: tuple[frozenset[str], ...]
+
+    @classmethod
+    def of(cls, terms: tuple[frozenset[str], ...]) -> _Terms:
+        single = frozenset(next(iter(t)) for t in terms if len(t) == 1)
+        return cls(single, tuple(t for t in terms if len(t) > 1))
+
+    def any_in(self, query: frozenset[str]) -> bool:
+        return not self.single.isdisjoint(query) or any(t <= query for t in self.multi)
+
+
+@dataclass(frozen=True, slots=True)
 class _Indexed:
     entry: Entry
     phrasings: tuple[frozenset[str], ...]
     vocabulary: frozenset[str]
-    keywords: tuple[frozenset[str], ...]
-    requires: tuple[tuple[frozenset[str], ...], ...]
-    excludes: tuple[frozenset[str], ...]
+    keywords: _Terms
+    requires: tuple[_Terms, ...]
+    excludes: _Terms
 
 
 class Matcher:
     """Candidates for a question, best first, with scores."""
 
     def __init__(
-        self, kb: KnowledgeBase, normalizer: Normalizer | None = None, weights: Weights = Weights()
+        self,
+        kb: KnowledgeBase,
+        normalizer: Normalizer | None = None,
+        weights: Weights = Weights(),
+        shortlist: int = 40,
     ) -> None:
         base = normalizer or Normalizer()
         self.weights = weights
@@ -90,16 +111,17 @@ class Matcher:
                 entry=entry,
                 phrasings=phrasings,
                 vocabulary=vocabulary,
-                keywords=keywords,
-                requires=tuple(tuple(t for t in map(toks, group) if t) for group in entry.requires),
-                excludes=tuple(excludes),
+                keywords=_Terms.of(keywords),
+                requires=tuple(_Terms.of(tuple(t for t in map(toks, group) if t))
+                               for group in entry.requires),
+                excludes=_Terms.of(tuple(excludes)),
             ))
         self._entries = indexed
 
         vocabulary = frozenset().union(*(e.vocabulary for e in indexed))
         for item in indexed:
             for group in item.requires:
-                vocabulary |= frozenset().union(*group)
+                vocabulary |= group.single.union(*group.multi)
         self.normalizer = Normalizer(base.lexicon, vocabulary=vocabulary)
 
         df: Counter[str] = Counter()
@@ -109,13 +131,18 @@ class Matcher:
         self._idf = {t: math.log((n + 1) / (c + 0.5)) for t, c in df.items()}
         self._unknown = weights.unknown_word * max(self._idf.values(), default=1.0)
 
-        # Flat list of phrasing strings for one rapidfuzz pass per question.
-        self._strings: list[str] = []
-        self._owner: list[int] = []
+        # Per entry: its phrasings as sorted token strings (for rapidfuzz).
+        self._strings = [tuple(" ".join(sorted(p)) for p in item.phrasings) for item in indexed]
+        self._phrasing_weights = [tuple(self._w(p) for p in item.phrasings) for item in indexed]
+        # First stage: an inverted index from token to entries, so the information an entry
+        # shares with a question is one numpy pass whatever the size of the knowledge base.
+        # Only the `shortlist` entries sharing the most are scored in full (retrieve, rerank).
+        postings: dict[str, list[int]] = {}
         for i, item in enumerate(indexed):
-            for p in item.phrasings:
-                self._strings.append(" ".join(sorted(p)))
-                self._owner.append(i)
+            for token in item.vocabulary:
+                postings.setdefault(token, []).append(i)
+        self._postings = {t: np.asarray(v, dtype=np.int32) for t, v in postings.items()}
+        self.shortlist = shortlist
 
     def weight(self, token: str) -> float:
         return self._idf.get(token, self._unknown)
@@ -126,15 +153,11 @@ class Matcher:
     def tokens(self, text: str) -> frozenset[str]:
         return frozenset(self.normalizer.tokens(text))
 
-    @staticmethod
-    def _has(query: frozenset[str], term: frozenset[str]) -> bool:
-        return term <= query
-
     def eligible(self, item: _Indexed, query: frozenset[str],
                  whole: frozenset[str] | None = None) -> bool:
-        if any(self._has(whole or query, term) for term in item.excludes):
+        if item.excludes.any_in(whole or query):
             return False
-        return all(any(self._has(query, term) for term in group) for group in item.requires)
+        return all(group.any_in(query) for group in item.requires)
 
     def rank(self, text: str, limit: int = 5) -> list[Candidate]:
         """Candidates for the whole message and for each of its sentences, best score kept.
@@ -153,43 +176,47 @@ class Matcher:
         ranked = sorted((Candidate(k, v) for k, v in best.items()), key=lambda c: -c.score)
         return ranked[:limit]
 
+    def _shared(self, known: list[str]) -> np.ndarray:
+        """Summed weight of the known question tokens each entry's vocabulary holds."""
+        shared = np.zeros(len(self._entries))
+        for token in known:
+            shared[self._postings[token]] += self._idf[token]  # unique ids per token
+        return shared
+
     def _rank(self, text: str, whole: frozenset[str]) -> list[Candidate]:
         query = self.tokens(text)
         if not query:
             return []
-        wq = self._w(query)
-        known = frozenset(t for t in query if t in self._idf)
-        wk = self._w(known) or 1.0
-        qstring = " ".join(sorted(query))
-        fuzzy_best: dict[int, float] = {}
-        for _, score, idx in process.extract(
-            qstring, self._strings, scorer=fuzz.token_sort_ratio, limit=None, score_cutoff=30
-        ):
-            owner = self._owner[idx]
-            if score > fuzzy_best.get(owner, 0.0):
-                fuzzy_best[owner] = score
         w = self.weights
-        unknown_share = 1.0 - self._w(known) / wq if wq else 0.0
-        damping = 1.0 - w.unknown_penalty * unknown_share
+        wq = self._w(query)
+        known = sorted(t for t in query if t in self._idf)
+        if not known:
+            return []
+        wk = self._w(frozenset(known))
+        damping = 1.0 - w.unknown_penalty * (1.0 - wk / wq)
+
+        shared = self._shared(known)
+        hits = np.flatnonzero(shared)
+        if len(hits) > self.shortlist:
+            hits = hits[np.argpartition(shared[hits], -self.shortlist)[-self.shortlist:]]
+
+        qstring = " ".join(sorted(query))
         out: list[Candidate] = []
-        for i, item in enumerate(self._entries):
-            if not (query & item.vocabulary) or not self.eligible(item, query, whole):
+        for i in (int(h) for h in hits):
+            item = self._entries[i]
+            if not self.eligible(item, query, whole):
                 continue
             phrase = 0.0
-            for p in item.phrasings:
-                shared = self._w(query & p)
-                if shared == 0.0:
+            for p, wp in zip(item.phrasings, self._phrasing_weights[i], strict=True):
+                if p.isdisjoint(query):
                     continue
-                dice = 2 * shared / (wq + self._w(p))
-                cover = shared / self._w(p)
-                phrase = max(phrase, 0.5 * dice + 0.5 * cover)
-            coverage = self._w(query & item.vocabulary) / wk * (wk / wq) ** 0.5
-            keyword = 1.0 if any(self._has(query, k) for k in item.keywords) else 0.0
-            score = 100 * (
-                w.phrase * phrase
-                + w.fuzzy * fuzzy_best.get(i, 0.0) / 100
-                + w.coverage * coverage
-                + w.keyword * keyword
-            )
+                common = self._w(query & p)
+                phrase = max(phrase, common / (wq + wp) + 0.5 * common / wp)
+            coverage = shared[i] / wk * (wk / wq) ** 0.5
+            found = process.extractOne(qstring, self._strings[i], scorer=fuzz.token_sort_ratio)
+            fuzzy = found[1] / 100 if found is not None else 0.0
+            keyword = 1.0 if item.keywords.any_in(query) else 0.0
+            score = 100 * (w.phrase * phrase + w.coverage * float(coverage)
+                           + w.fuzzy * fuzzy + w.keyword * keyword)
             out.append(Candidate(item.entry.id, round(min(score * damping, 100.0), 1)))
         return out
