@@ -140,6 +140,9 @@ class DialogueEngine:
             return Reply(Decision(Kind.INTENT, "menu"), self.menu(lang, channel), lang)
         truncated = len(stripped) > MAX_MATCHED
         considered = stripped[:MAX_MATCHED]
+        beyond = self.scope.beyond(considered)
+        if beyond == "emergency":  # before any intent: "HELP ze reageert niet" is no menu
+            return Reply(Decision(Kind.ESCALATE), t.escalated, lang, truncated)
         intent = self._intent(considered)
         if intent is not None:
             return Reply(
@@ -150,7 +153,7 @@ class DialogueEngine:
             )
         if detected is Detected.OTHER:
             return Reply(Decision(Kind.ESCALATE), t.other_language, Language.NL, truncated)
-        if self.scope.beyond(considered):
+        if beyond:
             candidates = tuple(self.matcher.rank(considered))
             return Reply(Decision(Kind.ESCALATE, candidates=candidates), t.escalated, lang,
                          truncated)

@@ -105,8 +105,22 @@ class Normalizer:
     def stem(self, word: str) -> str:
         return str(self._stem(word))
 
+    @staticmethod
+    def names(text: str) -> frozenset[str]:
+        """Folded words written with a capital inside a sentence: names of people and places
+        ("ik ben Gerda uit Wilsum"), which say nothing about the topic."""
+        found: set[str] = set()
+        start = True
+        for raw in text.split():
+            core = raw.strip("\"'‘’“”()[],;:!?.")
+            if (not start and len(core) > 1 and core[0].isupper() and core[1:].islower()):
+                found.update(fold(core).split())
+            start = raw.endswith((".", "!", "?", ":")) or raw in {"-", "–"}
+        return frozenset(found)
+
     def _tokens(self, text: str) -> tuple[str, ...]:
         words = self.words(text)
+        names = self.names(text) if self.vocabulary else frozenset()
         stems = [self._stem(w) for w in words]
         out: list[str] = []
         i = 0
@@ -120,7 +134,8 @@ class Normalizer:
             else:
                 if words[i] not in self.lexicon.stopwords and len(words[i]) > 1:
                     if self.vocabulary and stems[i] not in self.vocabulary:
-                        out.extend(self._known(words[i], stems[i]))
+                        if words[i] not in names:
+                            out.extend(self._known(words[i], stems[i]))
                     else:
                         out.append(stems[i])
                 i += 1
@@ -134,7 +149,18 @@ class Normalizer:
             return canonical
         return stem if stem in self.vocabulary else None
 
+    def _repair(self, stem: str, cutoff: float) -> str | None:
+        found = process.extractOne(
+            stem, self._by_initial.get(stem[0], ()), scorer=fuzz.ratio, score_cutoff=cutoff
+        )
+        return self._targets[found[0]] if found is not None else None
+
     def _unknown_word(self, word: str, stem: str) -> tuple[str, ...]:
+        # A near-certain typo first ("vluchtelingewerk"), so that it is not split as a compound.
+        if len(stem) >= 8:
+            close = self._repair(stem, 92)
+            if close is not None:
+                return (close,)
         # Compound: "huisvestingsregeling" = huisvesting(s) + regeling.
         if len(word) >= 8:
             for cut in range(len(word) - 4, 3, -1):
@@ -149,11 +175,9 @@ class Normalizer:
         # Typo: "hervestegers" → hervestiger. Short words are left alone: too many neighbours.
         if len(stem) >= 5:
             cutoff = 80 if len(stem) <= 6 else 84
-            found = process.extractOne(
-                stem, self._by_initial.get(stem[0], ()), scorer=fuzz.ratio, score_cutoff=cutoff
-            )
-            if found is not None:
-                return (self._targets[found[0]],)
+            repaired = self._repair(stem, cutoff)
+            if repaired is not None:
+                return (repaired,)
         return (stem,)
 
     def normalize(self, text: str) -> str:
