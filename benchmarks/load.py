@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from benchkit import RESULTS, ROOT, percentile, record, table
+from benchkit import RESULTS, ROOT, percentile, record, revision, table
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -302,9 +302,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.smoke:
         args.rates, args.telegram_rates, args.duration = [20.0], [20.0], 2.0
+    code = revision()
     body = asyncio.run(main_async(args))
     print(body)
-    record("Webhook load", body, None if args.no_record else args.results)
+    record("Webhook load", body, None if args.no_record else args.results, code)
     return 0
 
 
