@@ -73,3 +73,34 @@ def test_intents_come_before_the_knowledge_base(engine):
 def test_greeting_before_a_question_answers_the_question(engine):
     assert kind_and_id(engine, "Hallo! Wie betaalt de huur van het pand?") == (
         Kind.ANSWER, "har-financiering")
+
+
+def test_compound_words_are_split(engine):
+    # "maatschappelijkebegeleiding" is no phrasing; its parts are.
+    assert kind_and_id(engine, "hoe lang duurt de maatschappelijkebegeleiding?") == (
+        Kind.ANSWER, "begeleiding-samenwerking")
+    assert kind_and_id(engine, "wie betaalt de tijdelijkehuisvesting van statushouders") == (
+        Kind.ANSWER, "har-financiering")
+
+
+def test_typos_in_key_terms(engine):
+    assert kind_and_id(engine, "werken jullie samen met nidoss?") == (Kind.ANSWER, "nidos-amv")
+    assert kind_and_id(engine, "hoe zit het met de zorgverzkering onder de HAR") == (
+        Kind.ANSWER, "zorgverzekering-har")
+
+
+def test_questions_the_sources_cannot_answer_go_to_a_pioneer(engine):
+    for text in (
+        "Hoeveel HAR-vergoeding krijgt de gemeente per persoon per nacht?",  # an amount
+        "hoeveel statushouders wonen er nu precies in de pastorie?",  # today's figures
+        "Mag onze bewoner bijverdienen naast zijn uitkering?",  # benefits
+        "Kunnen jullie ons kerkgebouw verkopen?",  # property deal
+        "HELP de vrouw in onze kerkwoning reageert niet!!",  # emergency, not the menu
+    ):
+        assert kind_and_id(engine, text)[0] is Kind.ESCALATE, text
+
+
+def test_names_of_people_and_places_do_not_push_a_question_out(engine):
+    text = ("Goedenavond, ik ben Gerrit uit Wezep. Via welke regeling wordt de tijdelijke "
+            "huisvesting van statushouders betaald?")
+    assert kind_and_id(engine, text) == (Kind.ANSWER, "har-financiering")
