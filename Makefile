@@ -47,9 +47,11 @@ bench-quality: install-test
 	$(BIN)/python benchmarks/quality.py
 
 # Not part of `make test`: each script prints a table and appends it to benchmarks/RESULTS.md.
+# The load benchmark adds PostgreSQL runs when TEST_DATABASE_URL is set.
 bench: install-test
 	$(BIN)/python benchmarks/quality.py
 	$(BIN)/python benchmarks/kb_scaling.py
+	$(BIN)/python benchmarks/load.py
 
 # Not part of `make test`: webhooks under faults (database away, server killed) against
 # PostgreSQL (TEST_DATABASE_URL or the local default); the report goes to benchmarks/RESULTS.md.
