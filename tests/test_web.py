@@ -50,3 +50,25 @@ async def test_chat_page_and_conversation(client):
 async def test_chat_rejects_malformed_bodies(client):
     assert (await client.post("/chat/messages", data=b"not json")).status == 400
     assert (await client.post("/chat/messages", json={"tekst": 1})).status == 400
+
+
+async def test_pioneer_answer_reaches_the_web_chat(client):
+    import asyncio
+
+    from bot.web.queue import TICKETS
+
+    first = await client.get("/chat/messages?after=0")
+    assert (await first.json())["replies"] == []
+    escalated = await (await client.post(
+        "/chat/messages", json={"text": "ik wil een mens spreken"})).json()
+    assert escalated["id"] == "mens"
+    start = await (await client.get("/chat/messages?after=0")).json()
+    tickets = client.server.app[TICKETS]
+    [ticket] = await tickets.list_tickets()
+    await tickets.answer(ticket.number, "Een pionier belt je morgen.", "Test Pionier")
+    for _ in range(100):
+        polled = await (await client.get(f"/chat/messages?after={start['last']}")).json()
+        if polled["replies"]:
+            break
+        await asyncio.sleep(0.05)
+    assert any("Een pionier belt je morgen." in r["text"] for r in polled["replies"])

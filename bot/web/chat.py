@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import secrets
+import uuid
+from collections.abc import AsyncIterator
 
 from aiohttp import web
+from sqlalchemy import select
 
-from bot.messages import Channel, InboundMessage
-from bot.web.keys import CORE
+from bot.messages import Channel, InboundMessage, OutboundMessage
+from bot.storage.models import Contact, Direction, Message
+from bot.web.keys import CORE, SENDERS
 
 COOKIE = "thuisgevers_chat"
 MAX_TEXT = 8000
+
+
+class WebChatSender:
+    """Delivers a pioneer's answer to the web chat: the outbox stores it as a message and
+    the page fetches it (GET /chat/messages), so sending only hands out an id."""
+
+    async def send(self, message: OutboundMessage) -> str | None:
+        return f"web-{uuid.uuid4().hex}"
 
 PAGE = """<!doctype html>
 <html lang="nl"><head><meta charset="utf-8">
@@ -50,6 +62,10 @@ async function send(text,shown){add(shown||text,'me');
  if(!r.ok){add('Er ging iets mis ('+r.status+'). Probeer het zo nog eens.','bot');return;}
  const j=await r.json();for(const m of j.replies)add(m.text,'bot',m.choices);}
 f.onsubmit=e=>{e.preventDefault();const v=t.value;t.value='';send(v);};
+let after=0;async function poll(){try{const r=await fetch('chat/messages?after='+after);
+ if(r.ok){const j=await r.json();after=j.last;for(const m of j.replies)add(m.text,'bot');}}
+ catch(e){}setTimeout(poll,POLL*1000);}
+const POLL=5;poll();
 </script></body></html>
 """
 
@@ -91,7 +107,38 @@ async def post_message(request: web.Request) -> web.Response:
     return response
 
 
+async def get_messages(request: web.Request) -> web.Response:
+    """Pioneer answers for this visitor after message id `after` (the page polls)."""
+    try:
+        after = int(request.query.get("after", "0"))
+    except ValueError:
+        raise web.HTTPBadRequest(text="after must be a number") from None
+    visitor = request.cookies.get(COOKIE)
+    if not visitor or len(visitor) > 64:
+        return web.json_response({"replies": [], "last": after})
+    async with request.app[CORE].db.session() as session:
+        rows = list((await session.execute(
+            select(Message).join(Contact, Contact.id == Message.contact_id)
+            .where(Contact.channel == Channel.WEB.value, Contact.address == f"web:{visitor}",
+                   Message.direction == Direction.OUT.value)
+            .order_by(Message.id)
+        )).scalars())
+    # The first poll only learns where the conversation stands; later polls get what is new.
+    last = rows[-1].id if rows else 0
+    if after == 0:
+        return web.json_response({"replies": [], "last": last})
+    fresh = [m for m in rows if m.id > after and m.kind == "pioneer"]
+    return web.json_response({"replies": [{"text": m.text} for m in fresh],
+                              "last": max(last, after)})
+
+
 def setup(app: web.Application) -> None:
+    async def own_sender(app: web.Application) -> AsyncIterator[None]:
+        app[SENDERS][Channel.WEB] = WebChatSender()
+        yield
+
+    app.cleanup_ctx.append(own_sender)
     app.router.add_get("/chat", page)
     app.router.add_get("/chat/", page)
     app.router.add_post("/chat/messages", post_message)
+    app.router.add_get("/chat/messages", get_messages)
