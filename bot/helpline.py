@@ -54,6 +54,7 @@ class TicketEvents:
     opened: tuple[int, ...] = ()
     added_to: int | None = None
     released_deliveries: int = 0
+    erased: tuple[int, ...] = ()  # tickets of a person who had their data erased
 
 
 TicketListener = Callable[[TicketEvents], Awaitable[None]]
@@ -93,7 +94,7 @@ class Helpline:
 
     async def handle(self, message: InboundMessage) -> Handled:
         handled, events = await self._handle(message)
-        if events.opened or events.added_to or events.released_deliveries:
+        if events.opened or events.added_to or events.released_deliveries or events.erased:
             for listener in self.listeners:
                 try:
                     await listener(events)
@@ -129,8 +130,9 @@ class Helpline:
             turn = await self.engine.handle(message, conversation, tickets)
 
             if Effect.ERASE in turn.effects:
-                await repo.erase_contact(session, contact)
-                return Handled(turn.replies, turn.decision, inbound_id=None), TicketEvents()
+                erased = await repo.erase_contact(session, contact)
+                return (Handled(turn.replies, turn.decision, inbound_id=None),
+                        TicketEvents(erased=tuple(erased)))
             if Effect.OPT_OUT in turn.effects:
                 contact.opted_out = True
             if Effect.OPT_IN in turn.effects:

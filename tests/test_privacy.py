@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text, update
 
-from bot.helpline import Helpline
+from bot.helpline import Helpline, TicketEvents
 from bot.messages import Channel, utcnow
 from bot.privacy import ERASED, export, purge
 from bot.retention import LOCK_KEY, run_daily, run_once
@@ -31,6 +31,7 @@ from bot.storage.models import (
 )
 from bot.tickets import Tickets
 from tests.conftest import ROOT, ChatBot
+from tests.test_pioneer_telegram import Group, group  # noqa: F401
 
 QUESTION = "Mag mijn hond mee naar de vergadering van de club?"
 OLD = timedelta(days=200)
@@ -146,6 +147,36 @@ async def test_vergeet_erases_the_outbox_too(engine, db):
     async with db.session() as session:
         ticket = await session.get(Ticket, number)
         assert ticket is not None and ticket.question == ERASED
+
+
+async def test_vergeet_closes_the_tickets_and_tells_the_listeners(engine, db):
+    heard: list[TicketEvents] = []
+
+    async def listen(events: TicketEvents) -> None:
+        heard.append(events)
+
+    someone = person(Helpline(engine, db, [listen]), 38)
+    await someone.say(QUESTION)
+    number = someone.last.ticket_number
+    await someone.say("verwijder al mijn gegevens")
+    await someone.say("ja")
+    assert heard[-1] == TicketEvents(erased=(number,))
+    async with db.session() as session:
+        ticket = await session.get(Ticket, number)
+        assert ticket is not None and ticket.status == TicketStatus.CLOSED.value
+        assert ticket.closed_at is not None
+    assert await count(db, Ticket) == 1  # kept as an anonymous count
+
+
+async def test_vergeet_wipes_the_card_in_the_pioneers_group(group: Group):  # noqa: F811
+    number, card_id = await group.escalate()
+    assert QUESTION in group.to_group()[-1].params["text"]
+    await group.sms("verwijder al mijn gegevens")
+    await group.sms("ja")
+    wiped = await group.edits_of(card_id, "[gewist]")
+    assert QUESTION not in wiped.params["text"] and "Test Persoon" not in wiped.params["text"]
+    assert "+316" not in wiped.params["text"]
+    assert (await group.ticket(number)).status == TicketStatus.CLOSED.value
 
 
 async def test_retention_job_runs_once_at_a_time(engine, db):

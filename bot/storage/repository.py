@@ -144,17 +144,24 @@ async def add_to_ticket(session: AsyncSession, ticket_id: int, text: str) -> Non
     ticket.updated_at = utcnow()
 
 
-async def erase_contact(session: AsyncSession, contact: Contact) -> None:
+async def erase_contact(session: AsyncSession, contact: Contact) -> list[int]:
     """Right to erasure: messages, pioneer answers (outbox) and contact go; tickets stay as
-    anonymous counts."""
-    tickets = select(Ticket.id).where(Ticket.contact_id == contact.id)
+    anonymous counts, closed (there is nobody left to answer). Returns their numbers, so
+    the pioneers' copies (the Telegram cards) can be wiped too."""
+    numbers = list((await session.execute(
+        select(Ticket.id).where(Ticket.contact_id == contact.id))).scalars())
     # Said explicitly rather than left to ON DELETE CASCADE: the outbox holds the address
     # and the answer text, and must go even where foreign keys are not enforced.
     await session.execute(delete(Delivery).where(
-        or_(Delivery.contact_id == contact.id, Delivery.ticket_id.in_(tickets))))
+        or_(Delivery.contact_id == contact.id, Delivery.ticket_id.in_(numbers))))
+    now = utcnow()
+    await session.execute(update(Ticket).where(
+        Ticket.contact_id == contact.id, Ticket.status != TicketStatus.CLOSED.value,
+    ).values(status=TicketStatus.CLOSED.value, closed_at=now, updated_at=now))
     await session.execute(update(Ticket).where(Ticket.contact_id == contact.id).values(
         contact_id=None, question="[gewist]", transcript=[], claimed_by=None,
     ))
     await session.execute(delete(Message).where(Message.contact_id == contact.id))
     await session.execute(delete(ConversationRow).where(ConversationRow.contact_id == contact.id))
     await session.execute(delete(Contact).where(Contact.id == contact.id))
+    return numbers

@@ -58,6 +58,7 @@ def _ticket_listener(db: Database, notifier: PioneerNotifier, outbox: Outbox) ->
         numbers = [(n, True) for n in events.opened]
         if events.added_to is not None and events.added_to not in events.opened:
             numbers.append((events.added_to, False))
+        numbers += [(n, False) for n in events.erased]  # the cards show "[gewist]" now
         for number, opened in numbers:
             async with db.session() as session:
                 card = await card_by_number(session, number)
