@@ -65,6 +65,7 @@ class Outcome:
     errors: int
     timeouts: int
     rss_mb: float
+    cpu_ms: float  # server CPU time per request sent, over the sending and the drain
     lost: int | None  # None: not checked (the bare handler stores nothing)
 
 
@@ -82,6 +83,19 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def tail(log: Path) -> str:
+    return log.read_text("utf-8", errors="replace")[-3000:]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def sample_peak(pid: int, stop: asyncio.Event) -> float:
@@ -136,7 +150,7 @@ async def server(command: Sequence[str], env: dict[str, str], port: int,
         async with aiohttp.ClientSession() as session:
             while True:
                 if proc.returncode is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not start; see {log}")
+                    raise RuntimeError(f"server did not start:\n{tail(log)}")
                 with contextlib.suppress(aiohttp.ClientError, OSError):
                     async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
                         if response.status == 200:
@@ -182,7 +196,7 @@ async def lost_messages(database_url: str, channel: str, accepted: Sequence[str]
     return sum(1 for sid in accepted if stored.get(sid) != 1)
 
 
-def outcome(target: str, kind: str, load: dict[str, Any], rss: float,
+def outcome(target: str, kind: str, load: dict[str, Any], rss: float, cpu: float,
             lost: int | None) -> Outcome:
     results = load["results"]
     ok = sorted(ms for _, status, ms in results if 200 <= status < 300)
@@ -193,7 +207,8 @@ def outcome(target: str, kind: str, load: dict[str, Any], rss: float,
         percentile(everything, 0.50), percentile(everything, 0.95),
         percentile(everything, 0.99),
         sum(1 for _, status, _ in results if not 200 <= status < 300),
-        sum(1 for _, status, _ in results if status == 0), rss, lost)
+        sum(1 for _, status, _ in results if status == 0), rss,
+        cpu * 1000 / max(1, len(results) + len(load["warmup"])), lost)
 
 
 async def one_run(target: str, kind: str, rate: float, duration: float, workdir: Path,
@@ -222,7 +237,9 @@ async def one_run(target: str, kind: str, rate: float, duration: float, workdir:
         pid = await stack.enter_async_context(server(command, env, port, log))
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample_peak(pid, stop))
+        cpu_start = cpu_seconds(pid)
         load = await run_loadgen(port, kind, rate, duration, workdir)
+        cpu = cpu_seconds(pid) - cpu_start
         stop.set()
         rss = await sampler
         lost = None
@@ -231,10 +248,11 @@ async def one_run(target: str, kind: str, rate: float, duration: float, workdir:
             accepted += load["warmup"]
             lost = await lost_messages(database_url, "sms" if kind == "twilio" else "telegram",
                                        accepted)
-    result = outcome(target, kind, load, rss, lost)
+    result = outcome(target, kind, load, rss, cpu, lost)
     print(f"  {target:10} {kind:8} {rate:>5g}/s  achieved {result.achieved:7.1f}/s  "
           f"p50 {result.p50:7.1f}  p99 {result.p99:8.1f} ms  errors {result.errors}  "
-          f"rss {result.rss_mb:5.0f} MB  lost {result.lost}", flush=True)
+          f"rss {result.rss_mb:5.0f} MB  cpu {result.cpu_ms:5.1f} ms/req  lost {result.lost}",
+          flush=True)
     return result
 
 
@@ -247,17 +265,18 @@ def ratio(value: float, floor: float | None) -> str:
 def report(outcomes: Sequence[Outcome]) -> str:
     floors = {(o.kind, o.offered): o for o in outcomes if o.target == "bare"}
     header = ["target", "webhook", "offered/s", "sent", "achieved/s", "p50 ms", "p95 ms",
-              "p99 ms", "errors (timeouts)", "peak RSS MB", "lost", "p50 / bare",
-              "p99 / bare", "RSS / bare"]
+              "p99 ms", "errors (timeouts)", "peak RSS MB", "CPU ms/req", "lost", "p50 / bare",
+              "p99 / bare", "RSS / bare", "CPU / bare"]
     rows = []
     for o in outcomes:
         bare = floors.get((o.kind, o.offered))
         rows.append([
             o.target, o.kind, f"{o.offered:g}", o.sent, f"{o.achieved:.1f}", f"{o.p50:.1f}",
             f"{o.p95:.1f}", f"{o.p99:.1f}", f"{o.errors} ({o.timeouts})", f"{o.rss_mb:.0f}",
-            "–" if o.lost is None else o.lost,
+            f"{o.cpu_ms:.2f}", "–" if o.lost is None else o.lost,
             ratio(o.p50, bare.p50 if bare else None), ratio(o.p99, bare.p99 if bare else None),
-            ratio(o.rss_mb, bare.rss_mb if bare else None)])
+            ratio(o.rss_mb, bare.rss_mb if bare else None),
+            ratio(o.cpu_ms, bare.cpu_ms if bare else None)])
     return table(header, rows)
 
 

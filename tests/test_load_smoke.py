@@ -28,6 +28,6 @@ def test_load_benchmark_smoke(tmp_path: Path) -> None:
         cells = [c.strip() for c in row.split("|")[1:-1]]
         assert cells[8] == "0 (0)", row  # no errors, no timeouts at 20/s
         if cells[0] == "sqlite":
-            assert cells[10] == "0", row  # every accepted webhook stored once
+            assert cells[11] == "0", row  # every accepted webhook stored once
     recorded = results.read_text("utf-8")
     assert "## Webhook load" in recorded and "Machine: " in recorded
