@@ -456,6 +456,9 @@ async def test_a_twilio_timeout_is_retried(
     assert await pioneer_messages(database) == 1
 
 
+# Opting out and flood waits do not depend on the database (the outbox's claims do, and
+# run on both above): SQLite only, to keep the file short.
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_telegram_429_waits_for_retry_after_then_delivers(
         engine: DialogueEngine, database: str, twilio: TimedTwilio, telegram: TimedTelegram,
         tmp_path: Path) -> None:
@@ -477,6 +480,7 @@ async def test_telegram_429_waits_for_retry_after_then_delivers(
     assert await pioneer_messages(database) == 1
 
 
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_twilio_21610_opts_the_contact_out_and_nothing_more_is_sent(
         engine: DialogueEngine, database: str, twilio: TimedTwilio, tmp_path: Path) -> None:
     number = await ticket_for(engine, database, Channel.SMS, SMS_NUMBER)
