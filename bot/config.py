@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     outbox_backoff_seconds: float = 2.0
     outbox_max_backoff_seconds: float = 900.0
     outbox_poll_seconds: float = 0.5
+    # A delivery left "sending" by a crashed process is taken over after this long.
+    outbox_stale_after_seconds: float = 300.0
     inbox_session_hours: int = 12
 
     retention_days: int = 180

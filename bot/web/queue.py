@@ -94,6 +94,7 @@ async def _own_queue(app: web.Application) -> AsyncIterator[None]:
         OutboxPolicy(max_attempts=settings.outbox_max_attempts,
                      backoff=settings.outbox_backoff_seconds,
                      max_backoff=settings.outbox_max_backoff_seconds,
+                     stale_after=settings.outbox_stale_after_seconds,
                      whatsapp_template_sid=settings.twilio_whatsapp_template_sid),
         notifier,
     )
