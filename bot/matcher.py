@@ -5,14 +5,19 @@ The score of an entry (0–100) blends three signals, all over canonical tokens:
   IDF-weighted overlap that lets informative words count more than common ones);
 - how much of the question's information the entry's whole vocabulary explains;
 - whether one of its distinctive keywords occurs.
-Before scoring, an entry's `requires` groups must all be met and none of its `excludes`
-may occur: that is what turns "een buddy voor mijn hond" away from the buddy entries.
+An entry whose `requires` groups are not all met, or one of whose `excludes` occurs, keeps
+only a fraction of its score: that is what turns "een buddy voor mijn hond" away from the
+buddy entries, while a long message that mentions such a word in passing can still be
+answered. Each candidate also carries a second opinion, `support`: the naive-Bayes
+probability of the entry given the message's words, learnt from how often each word occurs
+in the entry's phrasings.
 Unknown words are repaired against the vocabulary (typos) or split into known parts
 (compounds) by the normaliser. What to do with the ranking is `bot.decision`'s business.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections import Counter
@@ -31,6 +36,9 @@ _SENTENCE = re.compile(r"(?<=[.?!])\s+|\n+")
 class Candidate:
     entry_id: str
     score: float
+    # A second, independent opinion: the naive-Bayes probability of the entry given the
+    # whole message's words (0-1). `bot.decision` answers with less margin when it agrees.
+    support: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +49,23 @@ class Weights:
     fuzzy: float = 0.15
     coverage: float = 0.30
     keyword: float = 0.15
+    # Naive Bayes over the phrasings (the candidates' `support`): additive smoothing.
+    bayes_smoothing: float = 0.5
     unknown_word: float = 0.7  # weight of a word the knowledge base never uses, relative to max idf
     # A question much of whose information the knowledge base has never seen ("mag een buddy
     # geld lenen", "een vacature") is probably about something else: its scores shrink by
     # this share of the unknown part.
     unknown_penalty: float = 0.8
+    # A sentence on its own only counts when it carries this much known information (summed
+    # idf): "ik ben Gerda van de diaconie in Wilsum" (kerk, gemeente) says nothing about the
+    # topic, however well its two common words fit some entry.
+    sentence_information: float = 2.0
+    # An entry whose `excludes` occur, or whose `requires` are not all met, is not ruled out
+    # but its score is multiplied by these: a near-miss ("een buddy voor mijn hond") still
+    # falls far below the answer threshold, while a long message that mentions an excluded
+    # word in passing can still be answered when everything else points to the entry.
+    excluded: float = 0.5
+    unmet: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +112,13 @@ class Matcher:
             return frozenset(base.tokens(text))
 
         indexed: list[_Indexed] = []
+        frequency: list[Counter[str]] = []  # per entry, in how many phrasings/keywords a token is
         self.ignored_excludes: list[tuple[str, str]] = []
         for entry in kb:
             phrasings = tuple(p for p in (toks(q) for q in (entry.title, *entry.questions)) if p)
             keywords = tuple(k for k in map(toks, entry.keywords) if k)
             vocabulary = frozenset().union(*phrasings, *keywords)
+            frequency.append(Counter(t for p in (*phrasings, *keywords) for t in p))
             excludes: list[frozenset[str]] = []
             for term in entry.excludes:
                 tokens = toks(term)
@@ -117,6 +139,7 @@ class Matcher:
                 excludes=_Terms.of(tuple(excludes)),
             ))
         self._entries = indexed
+        self._index = {item.entry.id: i for i, item in enumerate(indexed)}
 
         vocabulary = frozenset().union(*(e.vocabulary for e in indexed))
         for item in indexed:
@@ -133,7 +156,21 @@ class Matcher:
 
         # Per entry: its phrasings as sorted token strings (for rapidfuzz).
         self._strings = [tuple(" ".join(sorted(p)) for p in item.phrasings) for item in indexed]
-        self._phrasing_weights = [tuple(self._w(p) for p in item.phrasings) for item in indexed]
+        # All phrasings in one numbering, entry by entry (so an entry's phrasings are a
+        # contiguous run): which entry each belongs to, its weight, and per token the
+        # phrasings that hold it. The best phrasing of every entry is then a few numpy passes.
+        owner: list[int] = []
+        phrasing_weight: list[float] = []
+        by_token: dict[str, list[int]] = {}
+        for i, item in enumerate(indexed):
+            for p in item.phrasings:
+                for token in p:
+                    by_token.setdefault(token, []).append(len(owner))
+                owner.append(i)
+                phrasing_weight.append(self._w(p))
+        self._owner = np.asarray(owner, dtype=np.int32)
+        self._phrasing_weight = np.asarray(phrasing_weight)
+        self._phrasings_with = {t: np.asarray(v, dtype=np.int32) for t, v in by_token.items()}
         # First stage: an inverted index from token to entries, so the information an entry
         # shares with a question is one numpy pass whatever the size of the knowledge base.
         # Only the `shortlist` entries sharing the most are scored in full (retrieve, rerank).
@@ -143,6 +180,19 @@ class Matcher:
                 postings.setdefault(token, []).append(i)
         self._postings = {t: np.asarray(v, dtype=np.int32) for t, v in postings.items()}
         self.shortlist = shortlist
+
+        # Naive Bayes (multinomial, additive smoothing a), kept sparse so that it scales like
+        # the index: log P(t|e) = log(a + n(e,t)) - log(N_e + a|V|). A token an entry never
+        # uses contributes log a - log(N_e + a|V|); `_bayes_gain[t]` holds, for the entries
+        # that do use t, what they gain over that.
+        a = weights.bayes_smoothing
+        size = len(postings)
+        self._bayes_base = np.asarray(
+            [math.log(a) - math.log(sum(f.values()) + a * size) for f in frequency])
+        self._bayes_gain = {
+            t: np.asarray([math.log((a + frequency[i][t]) / a) for i in ids])
+            for t, ids in postings.items()
+        }
 
     def weight(self, token: str) -> float:
         return self._idf.get(token, self._unknown)
@@ -154,10 +204,14 @@ class Matcher:
         return frozenset(self.normalizer.tokens(text))
 
     def eligible(self, item: _Indexed, query: frozenset[str],
-                 whole: frozenset[str] | None = None) -> bool:
+                 whole: frozenset[str] | None = None) -> float:
+        """1.0 for an entry that may answer, less (down to 0) for one that probably should not."""
+        factor = 1.0
         if item.excludes.any_in(whole or query):
-            return False
-        return all(group.any_in(query) for group in item.requires)
+            factor *= self.weights.excluded
+        if not all(group.any_in(query) for group in item.requires):
+            factor *= self.weights.unmet
+        return factor
 
     def rank(self, text: str, limit: int = 5) -> list[Candidate]:
         """Candidates for the whole message and for each of its sentences, best score kept.
@@ -170,53 +224,108 @@ class Matcher:
         whole = self.tokens(text)
         for part in [text, *parts] if len(parts) > 1 else [text]:
             # An exclude anywhere in the message rules the entry out for every sentence.
-            for candidate in self._rank(part, whole):
+            floor = self.weights.sentence_information if part is not text else 0.0
+            for candidate in self._rank(part, whole, floor, limit):
                 if candidate.score > best.get(candidate.entry_id, -1.0):
                     best[candidate.entry_id] = candidate.score
-        ranked = sorted((Candidate(k, v) for k, v in best.items()), key=lambda c: -c.score)
-        return ranked[:limit]
+        ranked = sorted(best.items(), key=lambda kv: -kv[1])[:limit]
+        known = [t for t in whole if t in self._idf]
+        if not ranked or not known:
+            return [Candidate(k, v) for k, v in ranked]
+        support = self._bayes(known)
+        return [Candidate(k, v, round(float(support[self._index[k]]), 3)) for k, v in ranked]
 
     def _shared(self, known: list[str]) -> np.ndarray:
         """Summed weight of the known question tokens each entry's vocabulary holds."""
-        shared = np.zeros(len(self._entries))
-        for token in known:
-            shared[self._postings[token]] += self._idf[token]  # unique ids per token
-        return shared
+        return self._accumulate(self._postings, known, len(self._entries))
 
-    def _rank(self, text: str, whole: frozenset[str]) -> list[Candidate]:
+    def _accumulate(self, postings: dict[str, np.ndarray], known: list[str],
+                    size: int) -> np.ndarray:
+        """Per row (entry or phrasing), the summed idf of the known tokens it holds."""
+        # A token only an entry's keywords use has no phrasing.
+        lists = [postings[t] for t in known if t in postings]
+        if not lists:
+            return np.zeros(size)
+        weights = [self._idf[t] for t in known if t in postings]
+        rows = np.concatenate(lists)
+        return np.bincount(rows, weights=np.repeat(weights, [len(x) for x in lists]),
+                           minlength=size)
+
+    def _bayes(self, known: list[str]) -> np.ndarray:
+        """P(entry | known question tokens) for every entry, naive Bayes, uniform prior."""
+        log = self._bayes_base * len(known)
+        for token in known:
+            log[self._postings[token]] += self._bayes_gain[token]
+        log -= log.max()
+        p = np.exp(log)
+        return p / p.sum()  # type: ignore[no-any-return]
+
+    def _rank(self, text: str, whole: frozenset[str], floor: float = 0.0,
+              limit: int = 5) -> list[Candidate]:
         query = self.tokens(text)
         if not query:
             return []
         w = self.weights
-        wq = self._w(query)
-        known = sorted(t for t in query if t in self._idf)
+        idf = self._idf
+        known = sorted(t for t in query if t in idf)
         if not known:
             return []
-        wk = self._w(frozenset(known))
+        wk = sum(idf[t] for t in known)
+        if wk < floor:
+            return []
+        wq = wk + self._unknown * (len(query) - len(known))
         damping = 1.0 - w.unknown_penalty * (1.0 - wk / wq)
 
         shared = self._shared(known)
         hits = np.flatnonzero(shared)
         if len(hits) > self.shortlist:
             hits = hits[np.argpartition(shared[hits], -self.shortlist)[-self.shortlist:]]
-
+        phrase = self._phrase(known, wq)[hits]
+        coverage = shared[hits] / wk * (wk / wq) ** 0.5
+        keyword = np.fromiter((self._entries[int(h)].keywords.any_in(query) for h in hits),
+                              dtype=float, count=len(hits))
+        partial = 100 * damping * (w.phrase * phrase + w.coverage * coverage
+                                   + w.keyword * keyword)
         qstring = " ".join(sorted(query))
+        reach = 100 * damping * w.fuzzy  # the most the fuzzy signal can add
+        # Entries are scored in full best bound first. The fuzzy signal can add at most
+        # `reach` and `eligible` (excludes, requires) only lowers a score, so once `limit`
+        # entries score more than the next one could, the rest cannot enter the top `limit`
+        # (of this sentence, nor of the whole message: the entries ahead of them keep their
+        # scores there too).
         out: list[Candidate] = []
-        for i in (int(h) for h in hits):
+        top: list[float] = []  # the `limit` best scores so far, ascending
+        bounds = partial + reach
+        for k in (int(o) for o in np.argsort(-bounds, kind="stable")):
+            if len(top) == limit and bounds[k] < top[0]:
+                break
+            i = int(hits[k])
             item = self._entries[i]
-            if not self.eligible(item, query, whole):
+            allowed = self.eligible(item, query, whole)
+            if not allowed:
                 continue
-            phrase = 0.0
-            for p, wp in zip(item.phrasings, self._phrasing_weights[i], strict=True):
-                if p.isdisjoint(query):
-                    continue
-                common = self._w(query & p)
-                phrase = max(phrase, common / (wq + wp) + 0.5 * common / wp)
-            coverage = shared[i] / wk * (wk / wq) ** 0.5
-            found = process.extractOne(qstring, self._strings[i], scorer=fuzz.token_sort_ratio)
+            found = process.extractOne(qstring, self._strings[i], scorer=fuzz.ratio)
             fuzzy = found[1] / 100 if found is not None else 0.0
-            keyword = 1.0 if item.keywords.any_in(query) else 0.0
-            score = 100 * (w.phrase * phrase + w.coverage * float(coverage)
-                           + w.fuzzy * fuzzy + w.keyword * keyword)
-            out.append(Candidate(item.entry.id, round(min(score * damping, 100.0), 1)))
+            final = round(min((float(partial[k]) + 100 * damping * w.fuzzy * fuzzy) * allowed,
+                              100.0), 1)
+            out.append(Candidate(item.entry.id, final))
+            bisect.insort(top, final)
+            if len(top) > limit:
+                top.pop(0)
         return out
+
+    def _phrase(self, known: list[str], wq: float) -> np.ndarray:
+        """Per entry, how well its best phrasing matches: the weight it shares with the
+        question against both sizes, common / (wq + wp) + common / (2 wp)."""
+        common = self._accumulate(self._phrasings_with, known, len(self._owner))
+        touched = np.flatnonzero(common)
+        best = np.zeros(len(self._entries))
+        if not len(touched):
+            return best
+        c = common[touched]
+        wp = self._phrasing_weight[touched]
+        score = c / (wq + wp) + 0.5 * c / wp
+        owners = self._owner[touched]  # non-decreasing: an entry's phrasings are contiguous
+        starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+        best[owners[starts]] = np.maximum.reduceat(score, starts)
+        return best

@@ -22,13 +22,13 @@ LEXICON_DIR = Path(__file__).with_name("lexicon")
 MAX_PHRASE = 5
 
 _WORD = re.compile(r"[a-z0-9]+")
+_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _APOSTROPHE = re.compile(r"(?<=[a-z])['’`´](?=[a-z])")
 
 
 def fold(text: str) -> str:
     """Lower case without accents; emoji and punctuation become spaces."""
-    text = unicodedata.normalize("NFKD", text.lower())
-    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = _COMBINING.sub("", unicodedata.normalize("NFKD", text.lower()))
     # "sms'jes", "zo'n": the apostrophe joins, it does not separate.
     text = _APOSTROPHE.sub("", text)
     return " ".join(_WORD.findall(text))
