@@ -169,6 +169,8 @@ class Matcher:
                 owner.append(i)
                 phrasing_weight.append(self._w(p))
         self._owner = np.asarray(owner, dtype=np.int32)
+        self._count = np.bincount(self._owner, minlength=len(indexed))
+        self._first = np.r_[0, np.cumsum(self._count)[:-1]]
         self._phrasing_weight = np.asarray(phrasing_weight)
         self._phrasings_with = {t: np.asarray(v, dtype=np.int32) for t, v in by_token.items()}
         # First stage: an inverted index from token to entries, so the information an entry
@@ -280,7 +282,7 @@ class Matcher:
         hits = np.flatnonzero(shared)
         if len(hits) > self.shortlist:
             hits = hits[np.argpartition(shared[hits], -self.shortlist)[-self.shortlist:]]
-        phrase = self._phrase(known, wq)[hits]
+        phrase = self._phrase(known, wq, hits)
         coverage = shared[hits] / wk * (wk / wq) ** 0.5
         keyword = np.fromiter((self._entries[int(h)].keywords.any_in(query) for h in hits),
                               dtype=float, count=len(hits))
@@ -314,18 +316,18 @@ class Matcher:
                 top.pop(0)
         return out
 
-    def _phrase(self, known: list[str], wq: float) -> np.ndarray:
-        """Per entry, how well its best phrasing matches: the weight it shares with the
-        question against both sizes, common / (wq + wp) + common / (2 wp)."""
+    def _phrase(self, known: list[str], wq: float, hits: np.ndarray) -> np.ndarray:
+        """Per entry in `hits`, how well its best phrasing matches: the weight it shares with
+        the question against both sizes, common / (wq + wp) + common / (2 wp)."""
         common = self._accumulate(self._phrasings_with, known, len(self._owner))
-        touched = np.flatnonzero(common)
-        best = np.zeros(len(self._entries))
-        if not len(touched):
-            return best
-        c = common[touched]
-        wp = self._phrasing_weight[touched]
+        # The phrasings of the hits (each entry's are a contiguous run), hit by hit.
+        start, count = self._first[hits], self._count[hits]
+        offsets = np.r_[0, np.cumsum(count)[:-1]]
+        rows = np.repeat(start - offsets, count) + np.arange(int(count.sum()))
+        c = common[rows]
+        wp = self._phrasing_weight[rows]
         score = c / (wq + wp) + 0.5 * c / wp
-        owners = self._owner[touched]  # non-decreasing: an entry's phrasings are contiguous
-        starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
-        best[owners[starts]] = np.maximum.reduceat(score, starts)
+        best = np.zeros(len(hits))
+        has = count > 0
+        best[has] = np.maximum.reduceat(score, offsets[has])
         return best
