@@ -29,6 +29,9 @@ class Thresholds:
     # `agreed` when the naive-Bayes support (`Candidate.support`) for it is at least `support`.
     agreed: float = 33.0
     support: float = 0.5
+    # ...and when it strongly disagrees (support below this), the best candidate does not
+    # answer on its own at all.
+    min_support: float = 0.1
     max_options: int = 3
 
 
@@ -48,7 +51,10 @@ def decide(candidates: list[Candidate], t: Thresholds = Thresholds()) -> Decisio
     best = found[0]
     runner_up = found[1].score if len(found) > 1 else 0.0
     clear = best.score >= t.answer and best.score - runner_up >= t.margin
-    if clear or (best.score >= t.agreed and best.support >= t.support):
+    support = best.support
+    agreed = support is not None and best.score >= t.agreed and support >= t.support
+    vetoed = support is not None and support < t.min_support
+    if not vetoed and (clear or agreed):
         return Decision(Kind.ANSWER, best.entry_id, score=best.score, candidates=found)
     close = [c for c in found if c.score >= t.clarify and best.score - c.score < t.margin]
     if best.score >= t.clarify and len(close) >= 2:

@@ -37,8 +37,9 @@ class Candidate:
     entry_id: str
     score: float
     # A second, independent opinion: the naive-Bayes probability of the entry given the
-    # whole message's words (0-1). `bot.decision` answers with less margin when it agrees.
-    support: float = 0.0
+    # whole message's words (0-1; None: no opinion). `bot.decision` answers with less margin
+    # when it agrees, and not at all when it strongly disagrees.
+    support: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,3 +104,47 @@ def test_names_of_people_and_places_do_not_push_a_question_out(engine):
     text = ("Goedenavond, ik ben Gerrit uit Wezep. Via welke regeling wordt de tijdelijke "
             "huisvesting van statushouders betaald?")
     assert kind_and_id(engine, text) == (Kind.ANSWER, "har-financiering")
+
+
+def test_agreeing_opinions_need_less_margin():
+    t = Thresholds(answer=40, margin=10, clarify=30, agreed=35, support=0.5, min_support=0.1)
+    # 45 against 40 is too close on the scores alone...
+    assert decide([Candidate("a", 45), Candidate("b", 40)], t).kind is Kind.CLARIFY
+    # ...unless the naive-Bayes opinion clearly prefers the same entry.
+    agreed = decide([Candidate("a", 45, 0.9), Candidate("b", 40, 0.05)], t)
+    assert (agreed.kind, agreed.id) == (Kind.ANSWER, "a")
+    # A clear lead the naive-Bayes opinion does not share at all does not answer.
+    vetoed = decide([Candidate("a", 80, 0.02), Candidate("b", 30, 0.97)], t)
+    assert vetoed.kind is not Kind.ANSWER
+
+
+def test_candidates_carry_the_naive_bayes_support(engine):
+    ranked = engine.matcher.rank("hoe word ik buddy, waar kan ik me aanmelden?")
+    assert ranked[0].entry_id == "buddy-worden"
+    assert all(c.support is not None and 0.0 <= c.support <= 1.0 for c in ranked)
+    assert ranked[0].support == max(c.support or 0.0 for c in ranked)
+
+
+def test_context_sentences_do_not_answer_on_their_own(engine):
+    # "ik ben Gerda van de diaconie van de Hervormde gemeente in Wilsum" has only common
+    # words (kerk, gemeente): on its own it must not outrank the actual question.
+    text = ("Goedemiddag, ik ben Gerda van de diaconie van de Hervormde gemeente in Wilsum. "
+            "Op de gemeenteavond werd De Thuisgevers genoemd. Kunt u kort uitleggen wat "
+            "jullie doen en wie erachter zit?")
+    assert kind_and_id(engine, text) == (Kind.ANSWER, "wat-is-thuisgevers")
+
+
+def test_an_excluded_word_lowers_an_entry_but_a_near_miss_stays_out(engine):
+    matcher = engine.matcher
+    plain = {c.entry_id: c.score for c in matcher.rank("wat doet een buddy precies")}
+    dog = {c.entry_id: c.score for c in matcher.rank("wat doet een buddy voor mijn hond")}
+    assert dog.get("buddy-rol", 0.0) < plain["buddy-rol"] / 1.5
+    assert kind_and_id(engine, "ik zoek een buddy voor mijn hond")[0] is Kind.ESCALATE
+
+
+def test_polite_and_reordered_intents(engine):
+    assert kind_and_id(engine, "uitschrijven aub") == (Kind.INTENT, "stop")
+    assert kind_and_id(engine, "Ik wil dat jullie mijn nummer en berichten verwijderen.") == (
+        Kind.INTENT, "vergeet")
+    assert kind_and_id(engine, "kan ik een echt persoon spreken?") == (Kind.INTENT, "mens")
+    assert kind_and_id(engine, "What topics can you help with?") == (Kind.INTENT, "menu")
