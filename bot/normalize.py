@@ -80,7 +80,12 @@ class Normalizer:
                 key = tuple(self._stem(w) for w in self.words(variant))
                 if key:
                     self._phrases.setdefault(key, canonical)
-        self._longest = max((len(k) for k in self._phrases), default=1)
+        # Per first word, the lengths of the phrases starting with it, longest first: most
+        # words start no phrase and are looked up once.
+        starts: dict[str, set[int]] = {}
+        for key in self._phrases:
+            starts.setdefault(key[0], set()).add(len(key))
+        self._starts = {w: tuple(sorted(n, reverse=True)) for w, n in starts.items()}
         self.vocabulary = vocabulary
         # Repairs aim at known tokens and at every spelling of a synonym.
         self._targets: dict[str, str] = {t: t for t in vocabulary}
@@ -125,7 +130,9 @@ class Normalizer:
         out: list[str] = []
         i = 0
         while i < len(words):
-            for size in range(min(self._longest, len(words) - i), 0, -1):
+            for size in self._starts.get(stems[i], ()):
+                if i + size > len(words):
+                    continue
                 canonical = self._phrases.get(tuple(stems[i : i + size]))
                 if canonical is not None:
                     out.append(canonical)
