@@ -45,11 +45,21 @@ class Decision:
 
 
 def decide(candidates: list[Candidate], t: Thresholds = Thresholds()) -> Decision:
-    found = tuple(candidates)
-    if not found:
-        return Decision(Kind.ESCALATE, candidates=found)
-    best = found[0]
-    runner_up = found[1].score if len(found) > 1 else 0.0
+    # A kind of question beyond the knowledge base does not lead where the naive-Bayes
+    # opinion clearly prefers an entry and rejects the kind ("hoe lang duurt de begeleiding"
+    # shares its frame with "hoe lang duurt de asielprocedure", not its subject).
+    preferred = max((c.support or 0.0 for c in candidates if not c.beyond), default=0.0)
+    ranked = tuple(c for c in candidates if not (
+        c.beyond and preferred >= t.support and c.support is not None
+        and c.support < t.min_support))
+    # Only entries are shown to anyone (options, the pioneer's suggestions); the kinds of
+    # question the knowledge base does not answer (`Candidate.beyond`) only take part here.
+    found = tuple(c for c in ranked if not c.beyond)
+    if not ranked or ranked[0].beyond:
+        return Decision(Kind.ESCALATE, score=found[0].score if found else 0.0,
+                        candidates=found)
+    best = ranked[0]
+    runner_up = ranked[1].score if len(ranked) > 1 else 0.0
     clear = best.score >= t.answer and best.score - runner_up >= t.margin
     support = best.support
     agreed = support is not None and best.score >= t.agreed and support >= t.support

@@ -154,7 +154,7 @@ class DialogueEngine:
         if detected is Detected.OTHER:
             return Reply(Decision(Kind.ESCALATE), t.other_language, Language.NL, truncated)
         if beyond:
-            candidates = tuple(self.matcher.rank(considered))
+            candidates = tuple(c for c in self.matcher.rank(considered) if not c.beyond)
             return Reply(Decision(Kind.ESCALATE, candidates=candidates), t.escalated, lang,
                          truncated)
         decision = decide(self.matcher.rank(considered), self.thresholds)
@@ -342,7 +342,8 @@ class DialogueEngine:
         prefix: str = "",
     ) -> Turn:
         t = texts(conv.language)
-        candidates = decision.candidates if decision else tuple(self.matcher.rank(question))
+        candidates = decision.candidates if decision else tuple(
+            c for c in self.matcher.rank(question) if not c.beyond)
         if conv.last_question and question != message.text.strip() and message.text.strip():
             question = f"{question}\n(later: {message.text.strip()})"
         number = await tickets.open(EscalationRequest(

@@ -21,13 +21,16 @@ import bisect
 import math
 import re
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import yaml
 from rapidfuzz import fuzz, process
 
-from bot.knowledge import Entry, KnowledgeBase
-from bot.normalize import Normalizer
+from bot.knowledge import KnowledgeBase
+from bot.normalize import LEXICON_DIR, Normalizer
 
 _SENTENCE = re.compile(r"(?<=[.?!])\s+|\n+")
 
@@ -40,6 +43,9 @@ class Candidate:
     # whole message's words (0-1; None: no opinion). `bot.decision` answers with less margin
     # when it agrees, and not at all when it strongly disagrees.
     support: float | None = None
+    # Not an entry but a kind of question the knowledge base does not answer
+    # (`bot/lexicon/beyond.yaml`): when it ranks first, a pioneer answers.
+    beyond: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +93,21 @@ class _Terms:
 
 @dataclass(frozen=True, slots=True)
 class _Indexed:
-    entry: Entry
+    id: str
     phrasings: tuple[frozenset[str], ...]
     vocabulary: frozenset[str]
     keywords: _Terms
     requires: tuple[_Terms, ...]
     excludes: _Terms
+    beyond: bool = False
+
+
+BEYOND = "buiten:"  # id prefix of the kinds of questions the knowledge base does not answer
+
+
+def load_beyond(path: Path = LEXICON_DIR / "beyond.yaml") -> dict[str, tuple[str, ...]]:
+    data = yaml.safe_load(path.read_text("utf-8")) or {}
+    return {str(name): tuple(str(q) for q in examples) for name, examples in data.items()}
 
 
 class Matcher:
@@ -104,7 +119,10 @@ class Matcher:
         normalizer: Normalizer | None = None,
         weights: Weights = Weights(),
         shortlist: int = 40,
+        beyond: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
+        """`beyond`: example questions per kind the knowledge base does not answer, ranked
+        like entries (default: `bot/lexicon/beyond.yaml`; empty: none)."""
         base = normalizer or Normalizer()
         self.weights = weights
         self.kb = kb
@@ -131,7 +149,7 @@ class Matcher:
                     continue
                 excludes.append(tokens)
             indexed.append(_Indexed(
-                entry=entry,
+                id=entry.id,
                 phrasings=phrasings,
                 vocabulary=vocabulary,
                 keywords=_Terms.of(keywords),
@@ -139,8 +157,17 @@ class Matcher:
                                for group in entry.requires),
                 excludes=_Terms.of(tuple(excludes)),
             ))
+        real = len(indexed)
+        for name, examples in (load_beyond() if beyond is None else beyond).items():
+            phrasings = tuple(p for p in map(toks, examples) if p)
+            frequency.append(Counter(t for p in phrasings for t in p))
+            indexed.append(_Indexed(
+                id=f"{BEYOND}{name}", phrasings=phrasings,
+                vocabulary=frozenset().union(*phrasings), keywords=_Terms.of(()),
+                requires=(), excludes=_Terms.of(()), beyond=True,
+            ))
         self._entries = indexed
-        self._index = {item.entry.id: i for i, item in enumerate(indexed)}
+        self._index = {item.id: i for i, item in enumerate(indexed)}
 
         vocabulary = frozenset().union(*(e.vocabulary for e in indexed))
         for item in indexed:
@@ -148,12 +175,19 @@ class Matcher:
                 vocabulary |= group.single.union(*group.multi)
         self.normalizer = Normalizer(base.lexicon, vocabulary=vocabulary)
 
+        # Word weights come from the entries alone; a word only the `beyond` examples use
+        # weighs as a word of one entry, and counts as unknown to the knowledge base when
+        # judging how much of a question it understands (`damping`).
         df: Counter[str] = Counter()
-        for item in indexed:
+        for item in indexed[:real]:
             df.update(item.vocabulary)
-        n = max(1, len(indexed))
+        n = max(1, real)
         self._idf = {t: math.log((n + 1) / (c + 0.5)) for t, c in df.items()}
         self._unknown = weights.unknown_word * max(self._idf.values(), default=1.0)
+        self._understood = frozenset(self._idf)
+        for item in indexed[real:]:
+            for token in item.vocabulary - self._understood:
+                self._idf[token] = self._unknown
 
         # Per entry: its phrasings as sorted token strings (for rapidfuzz).
         self._strings = [tuple(" ".join(sorted(p)) for p in item.phrasings) for item in indexed]
@@ -234,9 +268,10 @@ class Matcher:
         ranked = sorted(best.items(), key=lambda kv: -kv[1])[:limit]
         known = [t for t in whole if t in self._idf]
         if not ranked or not known:
-            return [Candidate(k, v) for k, v in ranked]
+            return [Candidate(k, v, beyond=k.startswith(BEYOND)) for k, v in ranked]
         support = self._bayes(known)
-        return [Candidate(k, v, round(float(support[self._index[k]]), 3)) for k, v in ranked]
+        return [Candidate(k, v, round(float(support[self._index[k]]), 3), k.startswith(BEYOND))
+                for k, v in ranked]
 
     def _shared(self, known: list[str]) -> np.ndarray:
         """Summed weight of the known question tokens each entry's vocabulary holds."""
@@ -277,7 +312,8 @@ class Matcher:
         if wk < floor:
             return []
         wq = wk + self._unknown * (len(query) - len(known))
-        damping = 1.0 - w.unknown_penalty * (1.0 - wk / wq)
+        understood = sum(idf[t] for t in known if t in self._understood)
+        damping = 1.0 - w.unknown_penalty * (1.0 - understood / wq)
 
         shared = self._shared(known)
         hits = np.flatnonzero(shared)
@@ -311,7 +347,7 @@ class Matcher:
             fuzzy = found[1] / 100 if found is not None else 0.0
             final = round(min((float(partial[k]) + 100 * damping * w.fuzzy * fuzzy) * allowed,
                               100.0), 1)
-            out.append(Candidate(item.entry.id, final))
+            out.append(Candidate(item.id, final))
             bisect.insort(top, final)
             if len(top) > limit:
                 top.pop(0)

@@ -148,3 +148,25 @@ def test_polite_and_reordered_intents(engine):
         Kind.INTENT, "vergeet")
     assert kind_and_id(engine, "kan ik een echt persoon spreken?") == (Kind.INTENT, "mens")
     assert kind_and_id(engine, "What topics can you help with?") == (Kind.INTENT, "menu")
+
+
+def test_kinds_of_questions_beyond_the_knowledge_base_are_escalated():
+    t = Thresholds(answer=40, margin=10, clarify=30)
+    beyond = decide([Candidate("buiten:geld-en-werk", 70, 0.8, beyond=True),
+                     Candidate("har-financiering", 45, 0.1)], t)
+    assert beyond.kind is Kind.ESCALATE
+    # Nobody is ever shown a kind as if it were an entry.
+    assert [c.entry_id for c in beyond.candidates] == ["har-financiering"]
+    close = decide([Candidate("a", 50, 0.4), Candidate("buiten:algemeen", 48, 0.3, beyond=True),
+                    Candidate("b", 45, 0.3)], t)
+    assert close.kind is Kind.CLARIFY and close.options == ("a", "b")
+
+
+def test_matcher_ranks_the_beyond_examples_like_entries(kb):
+    from bot.matcher import Matcher
+
+    with_kinds = Matcher(kb, beyond={"geld": ["heeft onze bewoner recht op huurtoeslag",
+                                              "hoeveel kinderbijslag krijgt het gezin"]})
+    ranked = with_kinds.rank("krijgt het gezin in de pastorie huurtoeslag?")
+    assert ranked[0].entry_id == "buiten:geld" and ranked[0].beyond
+    assert not any(c.beyond for c in Matcher(kb, beyond={}).rank("huurtoeslag voor het gezin"))

@@ -16,6 +16,7 @@ from telegram import Bot
 from bot.decision import Kind
 from bot.dialogue import DialogueEngine
 from bot.helpline import Helpline
+from bot.matcher import BEYOND
 from bot.messages import Channel, InboundMessage, clean_text
 from bot.normalize import Normalizer, fold
 from bot.ratelimit import RATE_LIMITED, RateLimit
@@ -55,7 +56,10 @@ def test_normaliser_never_crashes(engine: DialogueEngine, text: str):
 @given(text=texts)
 def test_matcher_only_returns_existing_entries(engine: DialogueEngine, text: str):
     candidates = engine.matcher.rank(text)
-    assert all(c.entry_id in engine.kb for c in candidates)
+    # An entry, or one of the kinds of question beyond the knowledge base (never shown).
+    assert all((c.entry_id in engine.kb) != c.beyond for c in candidates)
+    assert all(c.entry_id.startswith(BEYOND) for c in candidates if c.beyond)
+    assert all(c.support is None or 0.0 <= c.support <= 1.0 for c in candidates)
     assert all(0.0 <= c.score <= 100.0 for c in candidates)
     assert [c.score for c in candidates] == sorted((c.score for c in candidates), reverse=True)
 
@@ -67,6 +71,8 @@ def test_decide_answers_only_from_existing_entries(engine: DialogueEngine, text:
     reply = engine.decide(text, channel)
     decision = reply.decision
     assert decision.kind in set(Kind)
+    assert all(c.entry_id in engine.kb for c in decision.candidates)
+    assert all(option in engine.kb for option in decision.options)
     if decision.kind is Kind.ANSWER:
         assert decision.id in engine.kb
     elif decision.kind is Kind.INTENT:
