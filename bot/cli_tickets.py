@@ -100,6 +100,21 @@ def cmd_answer(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retry(args: argparse.Namespace) -> int:
+    try:
+        queued = _with_db(lambda db: Tickets(db).retry(args.number))
+    except TicketError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if not queued:
+        print(f"#{args.number} heeft geen mislukt, tegengehouden of onzeker antwoord.",
+              file=sys.stderr)
+        return 1
+    print(f"{queued} antwoord(en) op #{args.number} gaan opnieuw uit; de server (`serve`) "
+          "bezorgt ze.")
+    return 0
+
+
 def cmd_close(args: argparse.Namespace) -> int:
     try:
         _with_db(lambda db: Tickets(db).close(args.number, _pioneer(args)))
@@ -163,6 +178,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     p.add_argument("text", nargs="+")
     p.add_argument("--pioneer", help=f"your name (default ${PIONEER_ENV} or your login)")
     p.set_defaults(func=cmd_answer)
+    p = tickets.add_parser("retry", help="send a failed or uncertain answer again (check "
+                                         "first that an uncertain one did not arrive)")
+    p.add_argument("number", type=int)
+    p.set_defaults(func=cmd_retry)
     p = tickets.add_parser("close", help="close a ticket")
     p.add_argument("number", type=int)
     p.add_argument("--pioneer")

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = 0.5
     # A delivery left "sending" by a crashed process is taken over after this long.
     outbox_stale_after_seconds: float = 300.0
+    # After an attempt that got no answer (a timeout), wait this long before asking the
+    # provider whether it arrived after all, and only then send again.
+    outbox_settle_seconds: float = 30.0
     inbox_session_hours: int = 12
 
     retention_days: int = 180

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from bot.matcher import Candidate
 from bot.messages import Audience, Channel, Language, OutboundMessage
@@ -56,13 +56,20 @@ class DeliveryError(Exception):
     - `retryable`: True for transport errors, timeouts, HTTP 5xx and 429 (the outbox retries
       with exponential backoff); False when retrying cannot help (4xx, unknown number).
     - `message`: a short human-readable reason; shown to pioneers on the ticket.
+    - `uncertain`: True when the request may have reached the provider and been carried
+      out although we got no answer (a read timeout, a connection lost after the request
+      was written). False when it certainly was not (connection refused, a connect
+      timeout, an error answer). The outbox never simply repeats an uncertain attempt:
+      it asks the provider first (`Reconciler`) or leaves the decision to a pioneer.
     """
 
-    def __init__(self, code: str, retryable: bool, message: str = "") -> None:
+    def __init__(self, code: str, retryable: bool, message: str = "", *,
+                 uncertain: bool = False) -> None:
         super().__init__(f"{code}: {message}" if message else code)
         self.code = code
         self.retryable = retryable
         self.message = message
+        self.uncertain = uncertain
 
 
 WHATSAPP_WINDOW_CLOSED = "63016"
@@ -80,6 +87,42 @@ class TemplateSender(Protocol):
         self, address: str, content_sid: str, variables: dict[str, str]
     ) -> str | None:
         """Send the approved template and return the provider's message id."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PriorSend:
+    """What the provider holds of a message since an attempt whose outcome we do not know."""
+
+    parts: tuple[str | None, ...]
+    """The provider's id of each part of the message found there, None where not found."""
+    others: tuple[str, ...] = ()
+    """Ids of other messages to the same address since then that we have no record of
+    (e.g. a WhatsApp template, whose rendered text we cannot compare)."""
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.parts) and all(self.parts)
+
+    @property
+    def last_id(self) -> str | None:
+        return next((p for p in reversed(self.parts) if p), None)
+
+
+@runtime_checkable
+class Reconciler(Protocol):
+    """A sender that can ask its provider what it already received (Twilio can list the
+    messages sent; Telegram's Bot API cannot). The outbox uses it before repeating an
+    attempt whose outcome is unknown, so nothing is sent twice."""
+
+    async def prior_send(self, message: OutboundMessage, since: datetime,
+                         known: frozenset[str]) -> PriorSend:
+        """Look up `message` (each part) at the provider, sent at or after `since`,
+        ignoring the provider ids in `known` (messages already recorded for other answers)."""
+        ...
+
+    async def send_rest(self, message: OutboundMessage, prior: PriorSend) -> str | None:
+        """Send the parts of `message` that `prior` did not find; return the last id."""
         ...
 
 

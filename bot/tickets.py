@@ -40,7 +40,7 @@ IN_INBOX = (TicketStatus.OPEN, TicketStatus.CLAIMED, TicketStatus.ANSWERED)
 LABELS = {
     "open": "open", "claimed": "opgepakt", "answered": "beantwoord", "closed": "gesloten",
     "pending": "wacht", "sending": "bezig", "sent": "verstuurd", "failed": "mislukt",
-    "held": "wacht op reactie", "blocked": "tegengehouden",
+    "held": "wacht op reactie", "blocked": "tegengehouden", "uncertain": "onzeker",
 }
 
 
@@ -231,22 +231,25 @@ class Tickets:
         return delivery_id
 
     async def retry(self, number: int) -> int:
-        """Send failed or blocked answers of a ticket again (e.g. after fixing a channel).
+        """Send failed, blocked or uncertain answers of a ticket again (e.g. after fixing a
+        channel, or after checking with the person that an uncertain one did not arrive).
 
         Answers blocked because the person opted out stay blocked. Returns how many were
         queued again.
         """
+        again = [DeliveryStatus.FAILED.value, DeliveryStatus.BLOCKED.value,
+                 DeliveryStatus.UNCERTAIN.value]
         async with self.db.session() as session:
             await _locked_ticket(session, number)
             rows = (await session.execute(select(Delivery).where(
-                Delivery.ticket_id == number,
-                Delivery.status.in_([DeliveryStatus.FAILED.value, DeliveryStatus.BLOCKED.value]),
+                Delivery.ticket_id == number, Delivery.status.in_(again),
                 Delivery.error_code.is_distinct_from("opted_out"),
             ))).scalars().all()
             for row in rows:
                 row.status = DeliveryStatus.PENDING.value
                 row.attempts = 0
                 row.next_attempt_at = utcnow()
+                row.uncertain_since = None  # the pioneer decided: send it as new
         if rows and self.on_answer is not None:
             self.on_answer()
         return len(rows)

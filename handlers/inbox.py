@@ -38,7 +38,7 @@ NOTICES = {
     "claim": "Opgepakt: de bot praat niet meer met deze persoon tot je antwoordt of sluit.",
     "answer": "Antwoord opgeslagen; het wordt nu bezorgd.",
     "close": "Gesloten.",
-    "retry": "Mislukte antwoorden worden opnieuw verstuurd.",
+    "retry": "Mislukte of onzekere antwoorden worden opnieuw verstuurd.",
     "suggest": "Suggestie geschreven in knowledge/suggestions/ (concept, nog niet gebruikt).",
 }
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -31,7 +31,8 @@ EXCERPT_MAX = 60
 CLAIM, CLOSE = "claim", "close"
 SPEAKERS = {"in": "Persoon", "out": "Bot"}
 # What a pioneer should know about a delivery that did not (yet) go out.
-TROUBLE = (DeliveryStatus.FAILED.value, DeliveryStatus.BLOCKED.value, DeliveryStatus.HELD.value)
+TROUBLE = (DeliveryStatus.FAILED.value, DeliveryStatus.BLOCKED.value, DeliveryStatus.HELD.value,
+           DeliveryStatus.UNCERTAIN.value)
 # A card starts "Vraag #N · channel"; a reminder is the reminder text with the number.
 _CARD_START = re.compile(r"Vraag #(\d+) · ")
 

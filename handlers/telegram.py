@@ -15,6 +15,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 
+import httpx
 from telegram import (
     Bot,
     InlineKeyboardButton,
@@ -24,7 +25,15 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.formatting import split_long
@@ -147,7 +156,11 @@ def retry_seconds(flood: RetryAfter) -> float:
 
 
 class TelegramSender:
-    """`bot.ports.Sender` for Telegram: `sendMessage` to a private chat."""
+    """`bot.ports.Sender` for Telegram: `sendMessage` to a private chat.
+
+    Not a `bot.ports.Reconciler`: the Bot API cannot tell what a bot sent, so an attempt
+    that got no answer (`DeliveryError.uncertain`) is not repeated by the outbox but left
+    to a pioneer (at most once)."""
 
     def __init__(self, bot: Bot, db: Database) -> None:
         self.bot = bot
@@ -160,8 +173,18 @@ class TelegramSender:
     async def deliver(self, message: OutboundMessage) -> str | None:
         """Send without the opt-out check: for replies the helpline already cleared."""
         sent_id: str | None = None
-        for part in render(message):
-            sent = await self._send_part(message.address, part)
+        parts = render(message)
+        for i, part in enumerate(parts):
+            try:
+                sent = await self._send_part(message.address, part)
+            except DeliveryError as error:
+                if i and not error.uncertain:
+                    # Some parts arrived: sending it all again would repeat them.
+                    raise DeliveryError(error.code, error.retryable,
+                                        f"{error.message} (deel {i + 1} van {len(parts)}; de "
+                                        f"eerdere delen zijn aangekomen)",
+                                        uncertain=True) from error
+                raise
             # Message ids count per chat; the chat makes them unique, as storage needs.
             sent_id = f"{message.address}:{sent.message_id}"
         return sent_id
@@ -186,12 +209,26 @@ class TelegramSender:
         raise AssertionError("unreachable")
 
 
+# httpx failures after which the request certainly did not reach Telegram: no connection
+# was made, or the request was not written in full.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError,
+             httpx.WriteTimeout, httpx.UnsupportedProtocol)
+
+
 def as_delivery_error(error: TelegramError, chat_id: str) -> DeliveryError:
     """A Bot API failure in the outbox's terms: blocked or bad requests are final,
-    network trouble is worth a retry."""
+    network trouble is worth a retry, and no answer at all leaves it uncertain whether the
+    message went (an error answer from the Bot API means it did not)."""
     reason = f"Telegram refused a message to {mask(chat_id)}: {error.message}"
     if isinstance(error, Forbidden):  # the person blocked the bot
         return DeliveryError("403", False, reason)
     if isinstance(error, BadRequest | InvalidToken):
         return DeliveryError("400", False, reason)
+    cause = error.__cause__
+    no_answer = isinstance(error, TimedOut) or (
+        isinstance(error, NetworkError) and isinstance(cause, httpx.HTTPError))
+    if no_answer and not isinstance(cause, _NOT_SENT):
+        return DeliveryError("network", True, f"No answer from Telegram for a message to "
+                                              f"{mask(chat_id)}: {error.message}",
+                             uncertain=True)
     return DeliveryError("network", True, reason)

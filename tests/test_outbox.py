@@ -1,6 +1,8 @@
 """Durable delivery of pioneer answers through a real local provider, on SQLite and
 PostgreSQL: delivered once, retried with backoff, surviving restarts and parallel workers,
-the WhatsApp 24-hour window, opt-outs."""
+the WhatsApp 24-hour window, opt-outs; an attempt with an unknown outcome looked up at
+Twilio (through the real client and the fake REST API) or left to a pioneer, never sent
+twice."""
 
 from __future__ import annotations
 
@@ -14,13 +16,16 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bot.helpline import Helpline
-from bot.messages import Channel, InboundMessage, utcnow
+from bot.messages import Channel, InboundMessage, OutboundMessage, utcnow
 from bot.outbox import Outbox, OutboxPolicy
+from bot.ports import Sender
 from bot.storage.db import Database
 from bot.storage.models import Contact, Delivery, DeliveryStatus, Direction, Message
 from bot.tickets import Tickets
 from tests.conftest import ChatBot
-from tests.fakes.fixtures import fake_twilio  # noqa: F401
+from tests.fakes.fixtures import fake_telegram, fake_twilio  # noqa: F401
+from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.twilio_api import FakeTwilio
 from tests.local_provider import LocalProvider, provider_fixture, senders_for  # noqa: F401
 from tests.test_tickets import QUESTION, RecordingNotifier
 
@@ -171,16 +176,36 @@ async def test_two_workers_at_once_deliver_each_answer_once(engine, db, provider
         await other.dispose()
 
 
-async def test_stale_sending_row_is_taken_over(helpline, db, provider):
+async def test_stale_row_is_not_resent_when_the_provider_cannot_be_asked(
+        helpline, db, provider):
+    """A dead worker's row, taken over after the timeout, through a sender that cannot ask
+    its provider what arrived (like Telegram's): nothing is sent again by itself; the row
+    is `uncertain`, shown, and goes out again when a pioneer says so."""
     _, number = await escalate(helpline)
-    await Tickets(db).answer(number, "Ja.", "Pionier Een")
+    tickets, notifier = Tickets(db), RecordingNotifier()
+    await tickets.answer(number, "Ja.", "Pionier Een")
     clock = Clock()
     crashed = outbox(db, provider, clock)
     assert await crashed.claim() is not None  # claimed, then the process died
-    assert await outbox(db, provider, clock).deliver_due() == 0
+    senders = senders_for(provider)
+    worker = Outbox(db, lambda: senders, OutboxPolicy(), notifier, clock)  # type: ignore[arg-type]
+    assert await worker.deliver_due() == 0  # not before the takeover timeout
     clock.advance(301)
-    assert await outbox(db, provider, clock).deliver_due() == 1
-    assert len(provider.sent) == 1
+    assert await worker.deliver_due() == 1
+    assert provider.sent == []
+    detail = await tickets.get(number)
+    [shown] = detail.deliveries
+    assert shown.status is DeliveryStatus.UNCERTAIN and shown.attempts == 2
+    assert "Bezorging onzeker" in (shown.last_error or "")
+    assert "Opnieuw versturen" in (shown.last_error or "")
+    assert [c.delivery_status for c in notifier.updated] == ["uncertain"]
+    clock.advance(3600)
+    assert await worker.deliver_due() == 0 and provider.sent == []
+    # The pioneer checked with the person: it did not arrive.
+    assert await tickets.retry(number) == 1
+    assert await worker.deliver_due() == 1 and len(provider.sent) == 1
+    [row] = await deliveries(db)
+    assert row.status == DeliveryStatus.SENT and row.uncertain_since is None
 
 
 async def _whatsapp_ticket(helpline: Helpline, db: Database, *, hours_ago: float) -> int:
@@ -289,7 +314,7 @@ async def twilio_app(engine, db, fake_twilio):  # noqa: F811
     from tests.test_twilio import Twilio, settings_for
 
     settings = settings_for(db, fake_twilio, outbox_poll_seconds=0.05,
-                            outbox_backoff_seconds=0.05,
+                            outbox_backoff_seconds=0.05, outbox_settle_seconds=0.1,
                             twilio_whatsapp_template_sid=TEMPLATE)
     app = create_app(settings, Core(settings, engine.kb, engine, db, Helpline(engine, db)))
     async with TestClient(TestServer(app)) as client:
@@ -321,6 +346,8 @@ async def test_sms_escalation_answered_reaches_twilio_for_the_original_number(tw
             break
         await asyncio.sleep(0.02)
     assert row.status == DeliveryStatus.SENT and row.attempts == 2
+    # An error answer means Twilio took nothing: sent again without asking first, once.
+    assert twilio_app.fake.lookups == [] and len(twilio_app.fake.taken(SMS_USER)) == 1
 
 
 async def test_whatsapp_window_template_through_twilio_then_answer_on_reply(twilio_app):
@@ -340,3 +367,177 @@ async def test_whatsapp_window_template_through_twilio_then_answer_on_reply(twil
     await _until(lambda: any(twilio_app.fake.bodies(WHATSAPP_USER)))
     assert [b for b in twilio_app.fake.bodies(WHATSAPP_USER) if b] == [
         "Antwoord van Pionier Een (De Thuisgevers):\nJa."]
+
+
+# ---- an attempt whose outcome is unknown: looked up at Twilio, never sent twice ----------
+
+
+@pytest.fixture
+async def twilio_sender(db, fake_twilio):  # noqa: F811
+    from handlers.twilio_sender import TwilioSender, build_client
+    from tests.test_twilio import settings_for
+
+    settings = settings_for(db, fake_twilio)
+    client = build_client(settings)
+    yield TwilioSender(client, settings, db)
+    await client.http_client.close()
+
+
+def via(db: Database, sender: Sender, clock: Clock, **policy: object) -> Outbox:
+    senders = {Channel.SMS: sender, Channel.WHATSAPP: sender}
+    return Outbox(db, lambda: senders, OutboxPolicy(**policy),  # type: ignore[arg-type]
+                  clock=clock)
+
+
+async def _dead_worker(db: Database, sender: Sender, clock: Clock, *, reached: bool) -> None:
+    """A worker claims the row and dies in the middle of sending it: after Twilio took the
+    message (`reached`) or before the request went out."""
+    row = await via(db, sender, clock).claim()
+    assert row is not None and row.status == DeliveryStatus.SENDING
+    if reached:
+        await sender.send(OutboundMessage(Channel(row.channel), row.address, row.text))
+
+
+@pytest.mark.parametrize("reached", [True, False], ids=["taken", "not-taken"])
+async def test_a_dead_workers_answer_is_looked_up_at_twilio_not_resent(
+        helpline, db, fake_twilio, twilio_sender, reached):  # noqa: F811
+    _, number = await escalate(helpline)
+    await Tickets(db).answer(number, "Ja, de hond mag mee.", "Pionier Een")
+    clock = Clock()
+    await _dead_worker(db, twilio_sender, clock, reached=reached)
+    clock.advance(301)
+    assert await via(db, twilio_sender, clock).deliver_due() == 1
+    # Sent once in both cases: found and recorded, or not found and sent now.
+    assert fake_twilio.taken("+31600000021") == [
+        "Antwoord van Pionier Een (De Thuisgevers):\nJa, de hond mag mee."]
+    [lookup] = fake_twilio.lookups
+    assert lookup["To"] == "+31600000021" and lookup["From"] == "+31970000000"
+    assert "DateSent>" in lookup
+    [row] = await deliveries(db)
+    assert row.status == DeliveryStatus.SENT and row.attempts == 2
+    assert row.provider_id == fake_twilio.messages[0]["sid"] and row.uncertain_since is None
+    async with db.session() as session:
+        out = (await session.execute(select(Message).where(
+            Message.kind == "pioneer"))).scalars().all()
+    assert [m.provider_id for m in out] == [row.provider_id]
+    assert await via(db, twilio_sender, clock).deliver_due() == 0
+
+
+async def test_the_lookup_reads_every_page_and_skips_what_belongs_to_other_answers(
+        helpline, db, fake_twilio, twilio_sender):  # noqa: F811
+    """The same text went to the person a moment before, for another answer (recorded);
+    then the dead worker's copy, then 55 more messages: the lookup pages through the list
+    (50 a page) to the dead worker's copy and does not take the other answer's for it."""
+    _, number = await escalate(helpline)
+    tickets = Tickets(db)
+    clock = Clock()
+    await tickets.answer(number, "Ja.", "Pionier Een")
+    assert await via(db, twilio_sender, clock).deliver_due() == 1
+    await tickets.answer(number, "Ja.", "Pionier Een")
+    await _dead_worker(db, twilio_sender, clock, reached=True)
+    for i in range(55):
+        await twilio_sender.client.messages.create_async(
+            to="+31600000021", from_="+31970000000", body=f"Bericht {i}")
+    clock.advance(301)
+    assert await via(db, twilio_sender, clock).deliver_due() == 1
+    answer = "Antwoord van Pionier Een (De Thuisgevers):\nJa."
+    assert fake_twilio.taken("+31600000021").count(answer) == 2  # one per answer, no third
+    assert [q.get("Page", "0") for q in fake_twilio.lookups] == ["0", "1"]
+    first, second = await deliveries(db)
+    assert second.status == DeliveryStatus.SENT
+    assert {first.provider_id, second.provider_id} == {
+        m["sid"] for m in fake_twilio.messages if m["body"] == answer}
+
+
+async def test_a_whatsapp_answer_cut_off_mid_parts_sends_only_the_missing_part(
+        helpline, db, fake_twilio, twilio_sender):  # noqa: F811
+    """Part 1 of 2 taken, part 2 refused (a 500): the retry waits `settle_after`, looks
+    the message up, finds part 1 and sends part 2 only."""
+    number = await _whatsapp_ticket(helpline, db, hours_ago=1)
+    long_answer = " ".join(f"Zin {i} van een lang antwoord over honden in het pand." for i in
+                           range(50))
+    await Tickets(db).answer(number, long_answer, "Pionier Een")
+    fake_twilio.fail(20500, 500, "Internal Server Error", after=1)
+    clock = Clock()
+    worker = via(db, twilio_sender, clock, backoff=1, settle_after=20)
+    assert await worker.deliver_due() == 1
+    [row] = await deliveries(db)
+    assert row.status == DeliveryStatus.PENDING and row.uncertain_since == clock.now
+    assert row.next_attempt_at == clock.now + timedelta(seconds=20)
+    clock.advance(19)
+    assert await worker.deliver_due() == 0  # not before the settle time
+    clock.advance(1)
+    assert await worker.deliver_due() == 1
+    taken = fake_twilio.taken("whatsapp:+31600000041")
+    assert len(taken) == 2 and len(set(taken)) == 2  # each part once
+    assert "Zin 0 " in taken[0] and "Zin 49 " in taken[1]
+    assert len(fake_twilio.created) == 3  # part 1, part 2 refused, part 2
+    [row] = await deliveries(db)
+    assert row.status == DeliveryStatus.SENT and row.provider_id == fake_twilio.messages[1]["sid"]
+
+
+async def test_an_unanswered_lookup_is_retried_and_never_ends_as_failed(
+        helpline, db, fake_twilio, twilio_sender):  # noqa: F811
+    """Twilio cannot be asked (refused connection) after a dead worker: retried with
+    backoff; after the last attempt the answer is `uncertain`, not `failed` (it may have
+    arrived), and nothing was sent."""
+    _, number = await escalate(helpline)
+    await Tickets(db).answer(number, "Ja.", "Pionier Een")
+    clock = Clock()
+    await _dead_worker(db, twilio_sender, clock, reached=True)
+    await fake_twilio.close()
+    clock.advance(301)
+    worker = via(db, twilio_sender, clock, max_attempts=3, backoff=1)
+    for _ in range(3):
+        await worker.deliver_due()
+        clock.advance(60)
+    [row] = await deliveries(db)
+    assert row.status == DeliveryStatus.UNCERTAIN and row.attempts == 3
+    assert "niet na te gaan" in (row.last_error or "")
+    assert len(fake_twilio.created) == 1
+
+
+async def test_telegram_without_an_answer_is_uncertain_and_not_resent(
+        helpline, db, fake_telegram):  # noqa: F811
+    """Telegram's Bot API cannot say what a bot sent: a request that got no answer (a
+    read timeout) may have arrived, so it is not repeated (at most once) but left to a
+    pioneer; a refused connection certainly sent nothing and is retried."""
+    from telegram import Bot
+    from telegram.request import HTTPXRequest
+
+    from handlers.telegram import TelegramSender
+
+    _, number = await escalate(helpline, Channel.TELEGRAM, "700000021")
+    tickets = Tickets(db)
+    await tickets.answer(number, "Ja.", "Pionier Een")
+    clock = Clock()
+    async with Bot("123:test", base_url=fake_telegram.base_url,
+                   request=HTTPXRequest(read_timeout=0.3)) as bot:
+        worker = outbox_with(db, Channel.TELEGRAM, TelegramSender(bot, db), clock)
+        fake_telegram.delay = 1.0
+        assert await worker.deliver_due() == 1
+        fake_telegram.delay = 0
+        [row] = await deliveries(db)
+        assert row.status == DeliveryStatus.UNCERTAIN and row.uncertain_since == clock.now
+        assert "Bezorging onzeker" in (row.last_error or "")
+        clock.advance(3600)
+        assert await worker.deliver_due() == 0
+        assert len(fake_telegram.sent) == 1
+        assert await tickets.retry(number) == 1
+        assert await worker.deliver_due() == 1
+        assert len(fake_telegram.sent) == 2  # the pioneer's choice, after checking
+    closed = Bot("123:test", base_url="http://127.0.0.1:9/bot")  # nothing listens there
+    await tickets.answer(number, "Nog iets.", "Pionier Een")
+    worker = outbox_with(db, Channel.TELEGRAM, TelegramSender(closed, db), clock)
+    assert await worker.deliver_due() == 1
+    await closed.shutdown()
+    second = (await deliveries(db))[1]
+    assert second.status == DeliveryStatus.PENDING and second.uncertain_since is None
+
+
+def outbox_with(db: Database, channel: Channel, sender: Sender, clock: Clock) -> Outbox:
+    senders = {channel: sender}
+    return Outbox(db, lambda: senders, OutboxPolicy(), clock=clock)  # type: ignore[arg-type]
+
+
+_ = (FakeTelegram, FakeTwilio)

@@ -178,9 +178,16 @@ class DeliveryStatus(StrEnum):
         sending --> failed: too many attempts / permanent error
         sending --> held: WhatsApp window closed, template sent
         sending --> blocked: opted out, or window closed without template
+        sending --> uncertain: may have arrived, the provider cannot tell (Telegram)
         held --> pending: the person writes again
         blocked --> pending: the person writes again (window only)
+        failed --> pending: a pioneer sends it again
+        uncertain --> pending: a pioneer checked and sends it again
     ```
+
+    A crashed worker's `sending` row, or an attempt that got no answer, is not simply
+    repeated: the outbox first asks the provider whether it arrived (Twilio), and where
+    the provider cannot say (Telegram) marks it `uncertain` for a pioneer to decide.
     """
 
     PENDING = "pending"
@@ -189,6 +196,7 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"
     HELD = "held"
     BLOCKED = "blocked"
+    UNCERTAIN = "uncertain"
 
 
 class Delivery(Base):
@@ -214,6 +222,9 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     provider_id: Mapped[str | None] = mapped_column(String(128))
     template_sent_at: Mapped[datetime | None] = mapped_column()
+    # When an attempt began that may have reached the provider without our knowing (a
+    # crash or a timeout mid-send); cleared once sent, or when a pioneer sends it again.
+    uncertain_since: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column()
 

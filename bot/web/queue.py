@@ -95,6 +95,7 @@ async def _own_queue(app: web.Application) -> AsyncIterator[None]:
                      backoff=settings.outbox_backoff_seconds,
                      max_backoff=settings.outbox_max_backoff_seconds,
                      stale_after=settings.outbox_stale_after_seconds,
+                     settle_after=settings.outbox_settle_seconds,
                      whatsapp_template_sid=settings.twilio_whatsapp_template_sid),
         notifier,
     )
