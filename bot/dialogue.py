@@ -140,8 +140,9 @@ class DialogueEngine:
             return Reply(Decision(Kind.INTENT, "menu"), self.menu(lang, channel), lang)
         truncated = len(stripped) > MAX_MATCHED
         considered = stripped[:MAX_MATCHED]
-        beyond = self.scope.beyond(considered)
-        if beyond == "emergency":  # before any intent: "HELP ze reageert niet" is no menu
+        cue = self.scope.cue(considered)
+        # An emergency before any intent: "HELP ze reageert niet" is no menu.
+        if cue is not None and cue.reason == "emergency":
             return Reply(Decision(Kind.ESCALATE), t.escalated, lang, truncated)
         intent = self._intent(considered)
         if intent is not None:
@@ -153,11 +154,13 @@ class DialogueEngine:
             )
         if detected is Detected.OTHER:
             return Reply(Decision(Kind.ESCALATE), t.other_language, Language.NL, truncated)
-        if beyond:
-            candidates = tuple(c for c in self.matcher.rank(considered) if not c.beyond)
+        ranked = self.matcher.rank(considered)
+        if cue is not None and not (cue.about_subject and ranked
+                                    and self.matcher.uses(ranked[0].entry_id, cue.words)):
+            candidates = tuple(c for c in ranked if not c.beyond)
             return Reply(Decision(Kind.ESCALATE, candidates=candidates), t.escalated, lang,
                          truncated)
-        decision = decide(self.matcher.rank(considered), self.thresholds)
+        decision = decide(ranked, self.thresholds)
         return Reply(decision, self._decision_text(decision, lang, audience, channel), lang,
                      truncated)
 

@@ -71,7 +71,7 @@ class Weights:
     # but its score is multiplied by these: a near-miss ("een buddy voor mijn hond") still
     # falls far below the answer threshold, while a long message that mentions an excluded
     # word in passing can still be answered when everything else points to the entry.
-    excluded: float = 0.5
+    excluded: float = 0.0
     unmet: float = 0.5
 
 
@@ -239,6 +239,13 @@ class Matcher:
 
     def tokens(self, text: str) -> frozenset[str]:
         return frozenset(self.normalizer.tokens(text))
+
+    def uses(self, entry_id: str, text: str) -> bool:
+        """Whether the entry's own phrasings or keywords use all the words of `text`."""
+        index = self._index.get(entry_id)
+        tokens = self.tokens(text)
+        return (index is not None and bool(tokens)
+                and tokens <= self._entries[index].vocabulary)
 
     def eligible(self, item: _Indexed, query: frozenset[str],
                  whole: frozenset[str] | None = None) -> float:

@@ -9,11 +9,30 @@ questions go to a pioneer. Patterns are data: `bot/lexicon/scope.yaml`.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from bot.normalize import LEXICON_DIR, fold
+
+# Cues about a subject (benefits, immigration, property...), as opposed to the form of the
+# question (an amount, today's figures, an appointment, an emergency, spam). An entry that
+# itself talks about the cue's words answers despite it: the regional-cooperation entry
+# explains that benefits differ per municipality, so "uitkeringen" does not rule it out.
+SUBJECT_CUES = frozenset({
+    "work_and_money", "immigration", "property_and_tenancy", "shopping",
+})
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    reason: str
+    words: str  # what matched, folded
+
+    @property
+    def about_subject(self) -> bool:
+        return self.reason in SUBJECT_CUES
 
 
 class Scope:
@@ -26,11 +45,19 @@ class Scope:
 
     def beyond(self, text: str) -> str | None:
         """The reason a question is beyond the knowledge base, or None."""
+        cue = self.cue(text)
+        return cue.reason if cue else None
+
+    def cue(self, text: str) -> Cue | None:
+        """The first sign that a question is beyond the knowledge base, or None."""
         lowered = text.lower()
-        if any(p.search(lowered) for p in self._raw):
-            return "link"
+        for p in self._raw:
+            found = p.search(lowered)
+            if found:
+                return Cue("link", found.group(0))
         folded = fold(text)
         for name, pattern in self._folded:
-            if pattern.search(folded):
-                return str(name)
+            found = pattern.search(folded)
+            if found:
+                return Cue(str(name), found.group(0))
         return None

@@ -170,3 +170,15 @@ def test_matcher_ranks_the_beyond_examples_like_entries(kb):
     ranked = with_kinds.rank("krijgt het gezin in de pastorie huurtoeslag?")
     assert ranked[0].entry_id == "buiten:geld" and ranked[0].beyond
     assert not any(c.beyond for c in Matcher(kb, beyond={}).rank("huurtoeslag voor het gezin"))
+
+
+def test_a_subject_cue_the_best_entry_itself_covers_does_not_escalate(engine):
+    # The regional entry explains that benefits differ per municipality: "uitkeringen" in a
+    # question about housing together is no sign of a benefits question.
+    text = ("Kunnen wij met de buurgemeenten samen statushouders huisvesten, en hoe zit het "
+            "dan met de uitkeringen?")
+    assert engine.scope.cue(text).about_subject
+    assert kind_and_id(engine, text) == (Kind.ANSWER, "regio-samenwerking")
+    # A benefits question no entry talks about still goes to a pioneer.
+    assert kind_and_id(engine, "krijgt een statushouder in de pastorie bijstand?")[0] is (
+        Kind.ESCALATE)
