@@ -9,11 +9,13 @@ What the outbox promises across a crash (measured here, see `bot.outbox`):
 - A worker that dies mid-send leaves its row in `sending`. A restarted server does not take
   it over at once but only after the takeover timeout (`OutboxPolicy.stale_after`, 300 s;
   not a setting, so the tests age `claimed_at` in the database instead of waiting).
-- Delivery is at-least-once, not exactly-once: if the kill came before the request reached
-  the provider, the provider sees the answer exactly once; if the provider had received it
-  (and may have sent it) but the process died before recording that, the takeover sends it
-  once more: at most one duplicate per crash. A provider timeout is the same case without a
-  crash: the request that timed out may have been accepted, and the retry sends it again.
+- Nothing is sent twice. The takeover does not repeat an attempt whose outcome it does not
+  know: for SMS/WhatsApp it asks Twilio (the messages list) and records the message Twilio
+  already took instead of sending it again, or sends it if Twilio has nothing; for Telegram,
+  whose Bot API cannot say what a bot sent, it sends nothing and marks the answer
+  `uncertain` on the ticket, for a pioneer to check and send again (`tickets retry`). A
+  provider timeout is the same case without a crash: the request that timed out may have
+  been taken, so the retry (after OUTBOX_SETTLE_SECONDS) asks first.
 
 Provider errors: 5xx, timeouts and 429 are retried with backoff until they succeed (or are
 marked `failed` after OUTBOX_MAX_ATTEMPTS, shown by `tickets show`); Twilio 21610 marks the
@@ -61,6 +63,7 @@ TELEGRAM_CHAT = "700000081"
 WEBHOOK_SECRET = "fault-delivery-secret"
 BACKOFF = 0.3  # OUTBOX_BACKOFF_SECONDS: the first retry after 0.3 s, then 0.6 s, ...
 POLL = 0.1  # OUTBOX_POLL_SECONDS
+SETTLE = 1.0  # OUTBOX_SETTLE_SECONDS
 MAX_ATTEMPTS = 3
 STALE_AFTER = timedelta(seconds=300)  # bot.outbox.OutboxPolicy.stale_after
 
@@ -82,10 +85,15 @@ class TimedTwilio(FakeTwilio):
     """The fake Twilio REST API, noting when each message creation arrived."""
 
     arrived: list[float] = field(default_factory=list)
+    looked: list[float] = field(default_factory=list)
 
     async def _create(self, request: web.Request) -> web.Response:
         self.arrived.append(time.monotonic())
         return await super()._create(request)
+
+    async def _list(self, request: web.Request) -> web.Response:
+        self.looked.append(time.monotonic())
+        return await super()._list(request)
 
 
 @dataclass
@@ -169,7 +177,7 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
 
 
 def environment(database: str, port: int, twilio_api: str,
-                telegram_api: str | None = None) -> dict[str, str]:
+                telegram_api: str | None = None, settle: float = SETTLE) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("TWILIO_", "TELEGRAM_", "OUTBOX_"))}
     env.pop("METRICS_TOKEN", None)
@@ -180,7 +188,7 @@ def environment(database: str, port: int, twilio_api: str,
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "TWILIO_SMS_FROM": "+31970000000", "TWILIO_API_BASE_URL": twilio_api,
         "OUTBOX_BACKOFF_SECONDS": str(BACKOFF), "OUTBOX_POLL_SECONDS": str(POLL),
-        "OUTBOX_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
+        "OUTBOX_MAX_ATTEMPTS": str(MAX_ATTEMPTS), "OUTBOX_SETTLE_SECONDS": str(settle),
     })
     if telegram_api is not None:
         env.update({"TELEGRAM_BOT_TOKEN": "123456:fault-test-token",
@@ -352,12 +360,13 @@ def gaps(arrived: list[float]) -> list[float]:
 
 
 @pytest.mark.parametrize("reached", [False, True], ids=["before-provider", "at-provider"])
-async def test_a_kill_during_delivery_loses_nothing_and_sends_at_most_once_more(
+async def test_a_kill_during_delivery_loses_nothing_and_sends_nothing_twice(
         engine: DialogueEngine, database: str, twilio: TimedTwilio, tmp_path: Path,
         reached: bool) -> None:
     """Killed while the request is on its way (`reached=False`: held in a proxy, the
-    provider never sees it) or while the provider holds it (`reached=True`: received, not
-    yet answered). After a restart the answer goes out, after the takeover timeout only."""
+    provider never sees it) or after Twilio took the message (`reached=True`: taken, the
+    answer not yet given). After a restart, and the takeover timeout only, Twilio is asked:
+    the answer is recorded as sent (taken) or sent now (not taken); once either way."""
     number = await ticket_for(engine, database, Channel.SMS, SMS_NUMBER)
     assert twilio.server is not None and twilio.server.port is not None
     proxy = HoldingProxy("127.0.0.1", twilio.server.port)
@@ -393,14 +402,54 @@ async def test_a_kill_during_delivery_loses_nothing_and_sends_at_most_once_more(
         await server.stop()
         await proxy.cut()
     row = await delivery(database)
-    assert row.attempts == 2 and row.provider_id and row.sent_at is not None
+    assert row.attempts == 2 and row.sent_at is not None and row.uncertain_since is None
     assert await pioneer_messages(database) == 1  # recorded as delivered once
-    bodies = twilio.bodies(SMS_NUMBER)
-    assert all(ANSWER in body for body in bodies)
-    # Exactly once if the provider never saw the first request, else one duplicate.
-    assert len(bodies) == (2 if reached else 1)
+    # What Twilio took: the answer exactly once, whether or not the dead worker's got in.
+    [taken] = twilio.taken(SMS_NUMBER)
+    assert ANSWER in taken and row.provider_id == twilio.messages[0]["sid"]
+    assert len(twilio.created) == 1  # no second request either, once Twilio had it
+    assert len(twilio.lookups) == 1 and twilio.lookups[0]["To"] == SMS_NUMBER
     shown = await cli(env, "tickets", "show", str(number))
     assert "verstuurd (2 poging(en))" in shown
+
+
+async def test_a_kill_during_a_telegram_delivery_is_shown_uncertain_not_resent(
+        engine: DialogueEngine, database: str, twilio: TimedTwilio, telegram: TimedTelegram,
+        tmp_path: Path) -> None:
+    """Killed while the Bot API holds the sendMessage (received, not yet answered: it may
+    have gone out). Telegram cannot be asked, so the takeover sends nothing: the answer is
+    `uncertain` on the ticket until a pioneer, having checked, sends it again."""
+    number = await ticket_for(engine, database, Channel.TELEGRAM, TELEGRAM_CHAT)
+    env = environment(database, free_port(), twilio.base_url, telegram.base_url)
+    server = Server(env, tmp_path / "server.log")
+    await server.start()
+    try:
+        telegram.delay = 5.0
+        await cli(env, "tickets", "answer", str(number), ANSWER)
+        await until(lambda: len(telegram.sent) == 1)
+        assert await status_is(database, "sending")
+        await server.kill()
+        telegram.delay = 0
+
+        await server.start()
+        await asyncio.sleep(10 * POLL)
+        assert await status_is(database, "sending")
+        await age_claim(database)
+        await until(lambda: status_is(database, "uncertain"))
+        await asyncio.sleep(10 * POLL)
+        assert len(telegram.sent) == 1  # not repeated by itself
+        shown = await cli(env, "tickets", "show", str(number))
+        assert "onzeker (2 poging(en))" in shown and "Bezorging onzeker" in shown
+        assert await pioneer_messages(database) == 0
+
+        # The pioneer checked with the person: it did not arrive. Sent once more, on request.
+        assert "opnieuw uit" in await cli(env, "tickets", "retry", str(number))
+        await until(lambda: status_is(database, "sent"))
+        server.assert_healthy()
+    finally:
+        await server.stop()
+    assert len(telegram.sent) == 2 and all(ANSWER in t for t in telegram.sent_texts())
+    assert await pioneer_messages(database) == 1
 
 
 # ---- 2. provider errors, timeouts and 429 ---------------------------------------------
@@ -438,21 +487,24 @@ async def test_a_twilio_timeout_is_retried(
         engine: DialogueEngine, database: str, twilio: TimedTwilio, tmp_path: Path) -> None:
     """The client gives up after 10 s (handlers.twilio_sender.REQUEST_TIMEOUT; aiohttp
     rounds timeouts of 5 s and more up to the next whole second of its clock, so up to
-    11 s); the retry goes through. The fake did accept the first request in the end, as Twilio may: a
-    timeout is delivered at least once, here twice."""
+    11 s). Twilio took the message all the same (its answer came too late), as it may: the
+    retry waits OUTBOX_SETTLE_SECONDS from the attempt's start, asks Twilio, finds it and
+    records it without sending it again."""
     number = await ticket_for(engine, database, Channel.SMS, SMS_NUMBER)
-    env = environment(database, free_port(), twilio.base_url)
+    env = environment(database, free_port(), twilio.base_url, settle=12.0)
     async with serving(env, tmp_path) as server:
         twilio.delay = 11.2
         await cli(env, "tickets", "answer", str(number), ANSWER)
         await until(lambda: len(twilio.created) == 1)
         twilio.delay = 0
-        await until(lambda: status_is(database, "sent"), within=14)
+        await until(lambda: status_is(database, "sent"), within=16)
         server.assert_healthy()
     row = await delivery(database)
     assert row.attempts == 2 and row.error_code is None
-    assert len(twilio.created) == 2
-    assert gaps(twilio.arrived)[0] >= 10.0
+    assert row.provider_id == twilio.messages[0]["sid"]
+    assert len(twilio.created) == 1 and twilio.taken(SMS_NUMBER) == twilio.bodies(SMS_NUMBER)
+    [looked] = twilio.looked
+    assert looked - twilio.arrived[0] >= 12.0 - 0.5  # settled (claimed just before arrival)
     assert await pioneer_messages(database) == 1
 
 
