@@ -168,6 +168,13 @@ class Matcher:
             ))
         self._entries = indexed
         self._index = {item.id: i for i, item in enumerate(indexed)}
+        # Excludes by one of their words, so the entries a message rules out are found from
+        # the message's words, whatever the size of the knowledge base.
+        self._excluded_by: dict[str, list[tuple[int, frozenset[str]]]] = {}
+        for i, item in enumerate(indexed):
+            terms = [frozenset((t,)) for t in item.excludes.single] + list(item.excludes.multi)
+            for words in terms:
+                self._excluded_by.setdefault(min(words), []).append((i, words))
 
         vocabulary = frozenset().union(*(e.vocabulary for e in indexed))
         for item in indexed:
@@ -247,17 +254,19 @@ class Matcher:
         return (index is not None and bool(tokens)
                 and tokens <= self._entries[index].vocabulary)
 
-    def eligible(self, item: _Indexed, query: frozenset[str],
-                 whole: frozenset[str] | None = None) -> float:
+    def excluded(self, whole: frozenset[str]) -> frozenset[int]:
+        """The entries (by index) one of whose `excludes` occurs in the message."""
+        return frozenset(i for token in whole for i, term in self._excluded_by.get(token, ())
+                         if term <= whole)
+
+    def eligible(self, item: _Indexed, query: frozenset[str], excluded: bool) -> float:
         """1.0 for an entry that may answer, less (down to 0) for one that probably should not."""
-        factor = 1.0
-        if item.excludes.any_in(whole or query):
-            factor *= self.weights.excluded
-        if not all(group.any_in(query) for group in item.requires):
+        factor = self.weights.excluded if excluded else 1.0
+        if factor and not all(group.any_in(query) for group in item.requires):
             factor *= self.weights.unmet
         return factor
 
-    def rank(self, text: str, limit: int = 5) -> list[Candidate]:
+    def rank(self, text: str, limit: int = 3) -> list[Candidate]:
         """Candidates for the whole message and for each of its sentences, best score kept.
 
         People write context first and ask last ("Goedenavond, ik ben ouderling in …. Hoe
@@ -266,10 +275,11 @@ class Matcher:
         best: dict[str, float] = {}
         parts = [p for p in _SENTENCE.split(text) if len(p.split()) >= 3]
         whole = self.tokens(text)
+        # An exclude anywhere in the message rules the entry out for every sentence.
+        excluded = self.excluded(whole)
         for part in [text, *parts] if len(parts) > 1 else [text]:
-            # An exclude anywhere in the message rules the entry out for every sentence.
             floor = self.weights.sentence_information if part is not text else 0.0
-            for candidate in self._rank(part, whole, floor, limit):
+            for candidate in self._rank(part, excluded, floor, limit):
                 if candidate.score > best.get(candidate.entry_id, -1.0):
                     best[candidate.entry_id] = candidate.score
         ranked = sorted(best.items(), key=lambda kv: -kv[1])[:limit]
@@ -305,8 +315,8 @@ class Matcher:
         p = np.exp(log)
         return p / p.sum()  # type: ignore[no-any-return]
 
-    def _rank(self, text: str, whole: frozenset[str], floor: float = 0.0,
-              limit: int = 5) -> list[Candidate]:
+    def _rank(self, text: str, excluded: frozenset[int], floor: float = 0.0,
+              limit: int = 3) -> list[Candidate]:
         query = self.tokens(text)
         if not query:
             return []
@@ -347,7 +357,7 @@ class Matcher:
                 break
             i = int(hits[k])
             item = self._entries[i]
-            allowed = self.eligible(item, query, whole)
+            allowed = self.eligible(item, query, i in excluded)
             if not allowed:
                 continue
             found = process.extractOne(qstring, self._strings[i], scorer=fuzz.ratio)
