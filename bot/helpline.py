@@ -4,6 +4,11 @@ This is the one way through for every channel: an adapter builds an `InboundMess
 calls `Helpline.handle`, and sends the `OutboundMessage`s it gets back. A provider's
 retry (same provider message id) gets the stored replies of the first delivery and
 `duplicate=True`, so the adapter can decide not to send them again.
+
+One message is one transaction of a few Core statements (bot.storage.repository): the
+contact (created if new), the inbound message (a retry stops here), the rate limit's
+count when it can matter, the conversation, the replies, what was decided. It commits
+before `handle` returns, so every reply goes out after its inbound message is stored.
 """
 
 from __future__ import annotations
@@ -11,8 +16,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.conversation import Conversation
@@ -32,8 +37,7 @@ from bot.outbox import release_held
 from bot.ports import EscalationRequest
 from bot.ratelimit import NEVER_LIMITED, RATE_LIMITED, RateLimit, Verdict
 from bot.storage import repository as repo
-from bot.storage.db import Database
-from bot.storage.models import Contact, Direction, Message
+from bot.storage.db import Database, Tx
 from bot.texts import texts
 
 
@@ -45,6 +49,8 @@ class Handled:
     suppressed: bool = False  # the contact opted out: nothing may be sent
     inbound_id: int | None = None
     ticket_number: int | None = None
+    # (message id, provider id once it went out) of each stored reply, as `replies`.
+    stored: tuple[tuple[int, str | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,22 +67,22 @@ TicketListener = Callable[[TicketEvents], Awaitable[None]]
 log = logging.getLogger(__name__)
 
 
-class _SessionTickets:
+class _TxTickets:
     """The engine's TicketQueue, inside the transaction that handles the message."""
 
-    def __init__(self, session: AsyncSession, contact: Contact) -> None:
-        self.session = session
-        self.contact = contact
+    def __init__(self, tx: Tx, contact_id: int) -> None:
+        self.tx = tx
+        self.contact_id = contact_id
         self.opened: list[int] = []
         self.added_to: int | None = None
 
     async def open(self, request: EscalationRequest) -> int:
-        ticket = await repo.open_ticket(self.session, self.contact, request)
-        self.opened.append(ticket.id)
-        return ticket.id
+        number = await repo.open_ticket_for(self.tx, self.contact_id, request)
+        self.opened.append(number)
+        return number
 
     async def add(self, ticket_number: int, text: str) -> None:
-        await repo.add_to_ticket(self.session, ticket_number, text)
+        await repo.add_to_ticket_tx(self.tx, ticket_number, text)
         self.added_to = ticket_number
 
 
@@ -103,105 +109,106 @@ class Helpline:
         return handled
 
     async def _handle(self, message: InboundMessage) -> tuple[Handled, TicketEvents]:
-        async with self.db.session() as session:
-            contact = await repo.contact_for(session, message.channel, message.address,
-                                             message.display_name)
-            inbound_id = await repo.store_inbound(
-                session, contact, message.channel, message.text, message.provider_id,
-                message.media, message.received_at,
-            )
+        at = message.received_at
+        async with self.db.transaction() as tx:
+            contact = await repo.upsert_contact(tx, message.channel, message.address,
+                                                message.display_name, utcnow())
+            inbound_id = await repo.insert_inbound(
+                tx, contact.id, message.channel, message.text, message.provider_id,
+                message.media, at)
             if inbound_id is None:
-                return await self._replay(session, message), TicketEvents()
-            contact.last_inbound_at = message.received_at
+                return await self._replay(tx, message), TicketEvents()
+            previous = contact.last_inbound_at
+            # The newest inbound message's time, whatever order they were handled in.
+            last_inbound = at if previous is None or previous < at else previous
             # Only the WhatsApp window holds answers back (one query less per SMS).
-            released = (await release_held(session, contact.id)
+            # release_held runs one Core UPDATE through `execute`, which a Tx has too.
+            released = (await release_held(cast(AsyncSession, tx), contact.id)
                         if message.channel is Channel.WHATSAPP else 0)
-            verdict = await self.rate_limit.check(session, contact.id, message.received_at)
-            if verdict is not Verdict.ALLOW and not self._never_limited(message.text):
-                limited = await self._limited(session, message, contact, inbound_id, verdict)
-                return limited, TicketEvents(released_deliveries=released)
-            row = await repo.conversation_for(session, contact)
+            if not self.rate_limit.cannot_trigger(previous, at):
+                verdict = await self.rate_limit.check(tx, contact.id, at)
+                if verdict is not Verdict.ALLOW and not self._never_limited(message.text):
+                    await repo.touch_contact(tx, contact.id, last_inbound_at=last_inbound)
+                    limited = await self._limited(tx, message, contact, inbound_id, verdict)
+                    return limited, TicketEvents(released_deliveries=released)
+            state = await repo.conversation_state(tx, contact.id)
             conversation = (
-                Conversation.from_dict(row.state) if row.state
+                Conversation.from_dict(state) if state
                 else Conversation(audience=Audience.default_for(message.channel))
             )
-            was_opted_out = contact.opted_out
-            tickets = _SessionTickets(session, contact)
+            tickets = _TxTickets(tx, contact.id)
             turn = await self.engine.handle(message, conversation, tickets)
 
             if Effect.ERASE in turn.effects:
-                erased = await repo.erase_contact(session, contact)
+                erased = await repo.erase_contact_tx(tx, contact.id)
                 return (Handled(turn.replies, turn.decision, inbound_id=None),
                         TicketEvents(erased=tuple(erased)))
+            opted_out = contact.opted_out
             if Effect.OPT_OUT in turn.effects:
-                contact.opted_out = True
+                opted_out = True
             if Effect.OPT_IN in turn.effects:
-                contact.opted_out = False
-            row.state = turn.conversation.as_dict()
-            row.updated_at = utcnow()
+                opted_out = False
+            now = utcnow()
+            await repo.save_conversation(tx, contact.id, turn.conversation.as_dict(), now)
 
             # Opted out: the message is kept, but nothing is sent, except the one
             # confirmation of the opt-out itself.
-            confirm_opt_out = Effect.OPT_OUT in turn.effects and not was_opted_out
-            suppressed = contact.opted_out and not confirm_opt_out
+            confirm_opt_out = Effect.OPT_OUT in turn.effects and not contact.opted_out
+            suppressed = opted_out and not confirm_opt_out
             replies = () if suppressed else turn.replies
+            decision = turn.decision
+            stored = []
             for out in replies:
-                session.add(Message(
-                    contact_id=contact.id, channel=out.channel.value,
-                    direction=Direction.OUT.value, text=out.text,
-                    kind=turn.decision.kind.value, entry_id=turn.decision.id,
-                    score=turn.decision.score, in_reply_to=inbound_id,
+                reply_id = await repo.insert_outbound(
+                    tx, contact.id, out.channel, out.text, kind=decision.kind.value,
+                    entry_id=decision.id, score=decision.score, in_reply_to=inbound_id,
                     ticket_id=out.ticket_number,
-                    choices=[[c.label, c.value] for c in out.choices] or None,
-                    created_at=utcnow(),
-                ))
-            # One UPDATE, not a SELECT and an UPDATE (benchmarks/load.py: round trips count).
-            await session.execute(
-                update(Message).where(Message.id == inbound_id)
-                .values(kind=turn.decision.kind.value, entry_id=turn.decision.id,
-                        score=turn.decision.score, ticket_id=turn.ticket_number)
-                .execution_options(synchronize_session=False))
+                    choices=[[c.label, c.value] for c in out.choices] or None, now=now)
+                stored.append((reply_id, None))
+            await repo.set_decision(tx, inbound_id, kind=decision.kind.value,
+                                    entry_id=decision.id, score=decision.score,
+                                    ticket_id=turn.ticket_number)
+            await repo.touch_contact(tx, contact.id, last_inbound_at=last_inbound,
+                                     opted_out=opted_out)
             events = TicketEvents(tuple(tickets.opened), tickets.added_to, released)
-            return Handled(replies, turn.decision, suppressed=suppressed, inbound_id=inbound_id,
-                           ticket_number=turn.ticket_number), events
+            return Handled(replies, decision, suppressed=suppressed, inbound_id=inbound_id,
+                           ticket_number=turn.ticket_number, stored=tuple(stored)), events
 
     def _never_limited(self, text: str) -> bool:
         found = self.engine.intents.detect(text)
         return found is not None and found.id in NEVER_LIMITED
 
-    async def _limited(self, session: AsyncSession, message: InboundMessage, contact: Contact,
+    async def _limited(self, tx: Tx, message: InboundMessage, contact: repo.ContactRow,
                        inbound_id: int, verdict: Verdict) -> Handled:
         """Over the rate limit: stored, not answered, except for one polite notice."""
         decision = Decision(Kind.INTENT, RATE_LIMITED)
-        inbound = await session.get(Message, inbound_id)
-        if inbound is not None:
-            inbound.kind, inbound.entry_id = decision.kind.value, decision.id
+        await repo.set_decision(tx, inbound_id, kind=decision.kind.value, entry_id=decision.id)
         if verdict is Verdict.SILENCE or contact.opted_out:
             return Handled((), decision, suppressed=contact.opted_out, inbound_id=inbound_id)
-        row = await repo.conversation_for(session, contact)
-        language = Conversation.from_dict(row.state).language if row.state else Language.NL
+        state = await repo.conversation_state(tx, contact.id)
+        language = Conversation.from_dict(state).language if state else Language.NL
         text = for_channel(texts(language).rate_limited, message.channel)
-        session.add(Message(
-            contact_id=contact.id, channel=message.channel.value,
-            direction=Direction.OUT.value, text=text, kind=decision.kind.value,
-            entry_id=decision.id, in_reply_to=inbound_id, created_at=utcnow(),
-        ))
+        reply_id = await repo.insert_outbound(
+            tx, contact.id, message.channel, text, kind=decision.kind.value,
+            entry_id=decision.id, score=None, in_reply_to=inbound_id, ticket_id=None,
+            choices=None, now=utcnow())
         log.info("helpline: contact %s is over the rate limit", contact.id)
         notice = OutboundMessage(message.channel, message.address, text)
-        return Handled((notice,), decision, inbound_id=inbound_id)
+        return Handled((notice,), decision, inbound_id=inbound_id, stored=((reply_id, None),))
 
-    async def _replay(self, session: AsyncSession, message: InboundMessage) -> Handled:
+    async def _replay(self, tx: Tx, message: InboundMessage) -> Handled:
         assert message.provider_id is not None
-        first = await repo.inbound_by_provider_id(session, message.channel, message.provider_id)
-        stored = await repo.replies_to(session, first.id) if first else []
+        first = await repo.inbound_by_provider(tx, message.channel, message.provider_id)
+        if first is None:  # stored under this id, then erased: nothing to replay
+            return Handled((), Decision(Kind.ESCALATE), duplicate=True)
+        first_id, kind, entry_id, score = first
+        stored = await repo.stored_replies(tx, first_id)
         replies = tuple(
             OutboundMessage(message.channel, message.address, m.text,
                             tuple(Choice(label, value) for label, value in (m.choices or [])),
                             m.ticket_id)
             for m in stored
         )
-        kind = Kind(first.kind) if first and first.kind else Kind.ESCALATE
-        decision = Decision(kind, first.entry_id if first else None,
-                            score=first.score or 0.0 if first else 0.0)
-        return Handled(replies, decision, duplicate=True,
-                       inbound_id=first.id if first else None)
+        decision = Decision(Kind(kind) if kind else Kind.ESCALATE, entry_id, score=score or 0.0)
+        return Handled(replies, decision, duplicate=True, inbound_id=first_id,
+                       stored=tuple((m.id, m.provider_id) for m in stored))

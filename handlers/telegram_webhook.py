@@ -29,7 +29,6 @@ from bot.config import Settings
 from bot.helpline import Handled, Helpline
 from bot.storage import repository as repo
 from bot.storage.db import Database
-from bot.storage.models import Message
 from handlers.delivery import DeliveryError, is_opted_out, replay_allowed
 from handlers.telegram import TelegramSender, inbound_from_update, is_private, retry_seconds
 
@@ -92,11 +91,7 @@ class TelegramChannel:
     async def _reply(self, handled: Handled) -> None:
         """Send the replies not sent before, and note each one's Telegram message id on
         the stored reply (which is how a retry knows what already went out)."""
-        async with self.db.session() as session:
-            rows = (await repo.replies_to(session, handled.inbound_id)
-                    if handled.inbound_id is not None else [])
-            stored: list[tuple[int | None, str | None]] = [
-                (row.id, row.provider_id) for row in rows]
+        stored: list[tuple[int | None, str | None]] = list(handled.stored)
         if len(stored) != len(handled.replies):  # erased with the contact: send untracked
             if handled.duplicate:
                 return
@@ -106,10 +101,8 @@ class TelegramChannel:
                 continue
             provider_id = await self.sender.deliver(reply)
             if row_id is not None:
-                async with self.db.session() as session:
-                    row = await session.get(Message, row_id)
-                    if row is not None:
-                        row.provider_id = provider_id
+                async with self.db.transaction() as tx:
+                    await repo.set_provider_id(tx, row_id, provider_id)
 
     async def _settle(self, query: CallbackQuery) -> None:
         """Stop the button's spinner and take the buttons off the message that was clicked."""

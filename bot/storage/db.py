@@ -1,20 +1,23 @@
-"""The database handle: an async engine and session factory for SQLite or PostgreSQL."""
+"""The database handle: an async engine and session factory for SQLite or PostgreSQL, and
+`transaction()`, the lean way through for the hot path (one webhook's statements)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import Connection, Result, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.sql import Executable
 
 from bot.storage import inline_sqlite
 
@@ -30,46 +33,122 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+Params = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
+Rows = Result[*tuple[Any, ...]]
+
+
+class Tx(Protocol):
+    """One transaction for SQLAlchemy Core statements (see `Database.transaction`)."""
+
+    dialect: str
+
+    async def execute(self, statement: Executable, params: Params = None) -> Rows:
+        ...
+
+
+class SyncTx:
+    """A transaction on a synchronous SQLite connection, run where it is awaited."""
+
+    __slots__ = ("conn", "dialect")
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.dialect = "sqlite"
+
+    async def execute(self, statement: Executable, params: Params = None) -> Rows:
+        return self.conn.execute(statement, params)
+
+
+class AsyncTx:
+    """A transaction on an async connection (PostgreSQL, or an in-memory SQLite)."""
+
+    __slots__ = ("conn", "dialect")
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect.name
+
+    async def execute(self, statement: Executable, params: Params = None) -> Rows:
+        return await self.conn.execute(statement, params)
+
+
 class Database:
-    """Owns the engine; `session()` gives one transaction.
+    """Owns the engines; `session()` gives one ORM transaction, `transaction()` one for
+    Core statements.
 
     On SQLite the transactions of one process take turns (an asyncio lock): SQLite has one
     writer at a time, and pooled connections racing for its lock wait in its busy handler
     (sleeps of up to 100 ms) or fail outright when a reader's snapshot must become a
     writer, which under a burst of webhooks meant 503s and timeouts. Taking turns on the
-    event loop costs nothing: the work is on one core either way. A session opened inside
-    another by the same task does not wait for itself.
+    event loop costs nothing: the work is on one core either way. A transaction opened
+    inside another by the same task does not wait for itself.
+
+    `transaction()` on an SQLite file runs on a plain synchronous connection (SQLAlchemy's
+    pysqlite dialect) right on the loop: a statement there costs about a third of one
+    through the async adapter, whose every cursor call is a greenlet switch and a
+    coroutine (benchmarks/load.py). It blocks the loop only for as long as the statement
+    runs, which is what the inline aiosqlite connection does too.
     """
 
     def __init__(self, url: str, **engine_options: Any) -> None:
         self.url = url
-        self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        parsed = make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
         options: dict[str, Any] = {"pool_pre_ping": not self.is_sqlite}
-        path = make_url(url).database
+        path = parsed.database
+        self._sqlite_file: str | None = None
         if self.is_sqlite and path and path != ":memory:" and not path.startswith("file:"):
             options["async_creator"] = inline_sqlite.creator(path)
+            self._sqlite_file = path
         options.update(engine_options)
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._sync_engine: Engine | None = None
         self._turn = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
 
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
+    async def _taking_turns(self) -> AsyncIterator[None]:
         task = asyncio.current_task()
         if not self.is_sqlite or task is None or self._holder is task:
-            async with self.sessions() as session, session.begin():
-                yield session
+            yield
             return
         async with self._turn:
             self._holder = task
             try:
-                async with self.sessions() as session, session.begin():
-                    yield session
+                yield
             finally:
                 self._holder = None
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self._taking_turns(), self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """One transaction for Core statements: committed when the block ends, rolled
+        back when it raises."""
+        async with self._taking_turns():
+            if self._sqlite_file is not None:
+                with self._sync().begin() as conn:
+                    yield SyncTx(conn)
+            else:
+                async with self.engine.begin() as async_conn:
+                    yield AsyncTx(async_conn)
+
+    def _sync(self) -> Engine:
+        if self._sync_engine is None:
+            assert self._sqlite_file is not None
+            self._sync_engine = create_engine(f"sqlite:///{self._sqlite_file}")
+            event.listen(self._sync_engine, "connect", _sqlite_pragmas)
+        return self._sync_engine
 
     async def ping(self) -> bool:
         try:
@@ -81,3 +160,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._sync_engine is not None:
+            self._sync_engine.dispose()
