@@ -1,6 +1,9 @@
 """Chaos run (`make chaos`, not part of `make test`): a mix of valid, forged, duplicated and
 malformed Twilio webhooks against a real server process while PostgreSQL is taken away and
-brought back once and the server is killed (SIGKILL) and restarted once.
+brought back once and the server is killed (SIGKILL) and restarted once. Meanwhile a pioneer
+answers tickets from the terminal and the server delivers the answers through the fake
+Twilio REST API (tests/fakes/twilio_api.py), which holds each answer back for a moment after
+taking the message: the kill comes while Twilio has taken an answer and not yet said so.
 
 The client behaves like Twilio: a valid message that got no 200 (503, connection refused,
 reset) is sent again until it is answered. A duplicate is a message whose first answer was
@@ -8,7 +11,10 @@ reset) is sent again until it is answered. A duplicate is a message whose first 
 every valid message stored exactly once, nothing stored for forged or malformed webhooks,
 and no answer given twice: a retried message gets the stored replies of its first handling
 (byte for byte the same TwiML), never a second, different answer, and the outbound rows
-stored for each message are exactly the ones answered.
+stored for each message are exactly the ones answered. And no pioneer answer lost or sent
+twice: counted from the messages the fake Twilio took, each answer exactly once, recorded as
+sent with the id Twilio gave it (the one in flight at the kill is found by the takeover's
+lookup, not sent again).
 
 The server talks to PostgreSQL through a TCP proxy (tests/fakes/tcp_proxy.py): cutting it
 is the database going away. Needs PostgreSQL: `--database-url` or TEST_DATABASE_URL
@@ -41,12 +47,17 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(ROOT))
 from bot.storage.db import Database
 from bot.storage.migrate import upgrade
-from bot.storage.models import Direction, Message
+from bot.storage.models import Contact, Delivery, Direction, Message, Ticket
+from bot.tickets import Tickets
 from tests.fakes.payloads import twilio_form, twilio_signature
 from tests.fakes.tcp_proxy import TcpProxy, free_port
+from tests.fakes.twilio_api import ACCOUNT_SID, FakeTwilio
 
 AUTH_TOKEN = "chaos-auth-token"
 SENDERS = [f"+316000000{i:02d}" for i in range(100)]
+ASKERS = [f"+316000009{i:02d}" for i in range(100)]  # they ask for a person; a pioneer answers
+OUTBOX = {"OUTBOX_POLL_SECONDS": "0.1", "OUTBOX_BACKOFF_SECONDS": "0.2",
+          "OUTBOX_STALE_AFTER_SECONDS": "3", "OUTBOX_SETTLE_SECONDS": "1"}
 QUESTIONS = [
     "wie betaalt de huur van het pand?", "Mag mijn hond mee naar de vergadering?", "hallo",
     "hoe werkt de verzekering voor vrijwilligers?", "wat kost een VOG?", "bedankt!", "menu",
@@ -176,6 +187,70 @@ async def send(http: aiohttp.ClientSession, url: str, hook: Hook, deadline: floa
         await asyncio.sleep(0.2)
 
 
+def ask_for_a_person(url: str, count: int) -> list[Hook]:
+    """Valid webhooks that each open a ticket (sent before the chaos starts)."""
+    hooks = []
+    for address in ASKERS[:count]:
+        form = twilio_form("sms", From=address, Body="ik wil een mens spreken",
+                           MessageSid=f"SM{uuid.uuid4().hex}")
+        hooks.append(Hook("valid", urlencode(form).encode(),
+                          twilio_signature(AUTH_TOKEN, url, form), form["MessageSid"]))
+    return hooks
+
+
+async def open_tickets(db: Database) -> list[int]:
+    async with db.session() as session:
+        return [int(n) for n in (await session.execute(
+            select(Ticket.id).join(Contact, Contact.id == Ticket.contact_id)
+            .where(Contact.address.in_(ASKERS)).order_by(Ticket.id))).scalars()]
+
+
+async def all_delivered(db: Database, answers: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        async with db.session() as session:
+            sent = (await session.execute(select(func.count()).select_from(Delivery).where(
+                Delivery.status == "sent"))).scalar_one()
+        if sent >= answers:
+            return True
+        await asyncio.sleep(0.2)
+    return False
+
+
+async def check_answers(db: Database, twilio: FakeTwilio, answered: dict[int, str]
+                        ) -> tuple[list[str], dict[str, int]]:
+    """Every pioneer answer taken by Twilio exactly once and recorded as sent with that id."""
+    problems: list[str] = []
+    async with db.session() as session:
+        rows = (await session.execute(select(Delivery))).scalars().all()
+        outbound = (await session.execute(select(func.count()).select_from(Message).where(
+            Message.kind == "pioneer", Message.direction == Direction.OUT.value))).scalar_one()
+    taken = Counter(m["body"] for m in twilio.messages)
+    sids = {m["body"]: m["sid"] for m in twilio.messages}
+    by_text = {r.text: r for r in rows}
+    once = twice = 0
+    for number, body in answered.items():
+        text = next((t for t in by_text if t.endswith("\n" + body)), None)
+        row = by_text.get(text) if text else None
+        if row is None or text is None:
+            problems.append(f"answer to #{number} not in the outbox")
+            continue
+        count = taken.get(text, 0)
+        once += count == 1
+        twice += count > 1
+        if count != 1:
+            problems.append(f"answer to #{number} taken by Twilio {count} times")
+        if row.status != "sent" or row.provider_id != sids.get(text):
+            problems.append(f"answer to #{number}: {row.status}, recorded id "
+                            f"{row.provider_id}, Twilio's {sids.get(text)}")
+    if outbound != len(answered):
+        problems.append(f"{outbound} pioneer messages stored for {len(answered)} answers")
+    figures = {"answers": len(answered), "once": once, "twice": twice,
+               "requests": len(twilio.created), "lookups": len(twilio.lookups),
+               "taken over": sum(1 for r in rows if r.attempts > 1)}
+    return problems, figures
+
+
 def replies(twiml: str) -> list[str]:
     return [m.text or "" for m in ElementTree.fromstring(twiml).findall("Message")]
 
@@ -242,6 +317,8 @@ async def run(args: argparse.Namespace) -> int:
 
     proxy = TcpProxy(db_url.host or "127.0.0.1", db_url.port or 5432)
     await proxy.restore()
+    twilio = FakeTwilio(auth_token=AUTH_TOKEN, delay=args.twilio_delay)
+    await twilio.start()
     port = free_port()
     workdir = Path(args.workdir or f"/tmp/{name}")
     await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
@@ -250,20 +327,27 @@ async def run(args: argparse.Namespace) -> int:
         "DATABASE_URL": db_url.set(host="127.0.0.1", port=proxy.port)
         .render_as_string(hide_password=False),
         "HOST": "127.0.0.1", "PORT": str(port), "PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "KNOWLEDGE_DIR": str(ROOT / "knowledge"), "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "KNOWLEDGE_DIR": str(ROOT / "knowledge"), "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_SMS_FROM": "+31970000000",
-        "TWILIO_API_BASE_URL": "http://127.0.0.1:9", "PYTHONPATH": str(ROOT),
-        "TELEGRAM_BOT_TOKEN": "",
+        "TWILIO_API_BASE_URL": twilio.base_url, "PYTHONPATH": str(ROOT),
+        "TELEGRAM_BOT_TOKEN": "", **OUTBOX,
     }
     server = Server(env, port, workdir / "server.log")
     url = server.base + "/webhooks/twilio"
     hooks = plan(args.webhooks, url, rng)
+    askers = ask_for_a_person(url, args.answers)
     events: list[str] = []
+    answered: dict[int, str] = {}
+    pioneer_db = Database(direct)  # the pioneer's terminal, not behind the cut proxy
+    delivered = False
     started = time.monotonic()
     try:
         timeout = aiohttp.ClientTimeout(total=15)
         async with aiohttp.ClientSession(timeout=timeout) as http:
             await server.start(http)
+            for hook in askers:
+                await send(http, url, hook, time.monotonic() + 30)
+            numbers = await open_tickets(pioneer_db)
             queue: asyncio.Queue[Hook] = asyncio.Queue()
             for hook in hooks:
                 queue.put_nowait(hook)
@@ -283,6 +367,18 @@ async def run(args: argparse.Namespace) -> int:
                         if done >= total * share:
                             reached.set()
 
+            async def pioneer() -> None:
+                """Answers the tickets one by one, spread over 10-90 % of the run."""
+                tickets = Tickets(pioneer_db)
+                for i, number in enumerate(numbers):
+                    while True:
+                        if done >= total * (0.1 + 0.8 * i / max(len(numbers), 1)):
+                            break
+                        await asyncio.sleep(0.02)
+                    body = f"Antwoord {i} van de chaos-pionier op vraag #{number}."
+                    await tickets.answer(number, body, "Pionier Chaos")
+                    answered[number] = body
+
             async def faults() -> None:
                 await marks[0.3].wait()
                 events.append(f"database away after {done} webhooks")
@@ -291,22 +387,39 @@ async def run(args: argparse.Namespace) -> int:
                 await proxy.restore()
                 events.append(f"database back after {done} webhooks")
                 await marks[0.6].wait()
+                # Strike while Twilio has taken an answer and not yet said so.
+                for _ in range(2000):  # up to 10 s
+                    if twilio.in_flight:
+                        break
+                    await asyncio.sleep(0.005)
+                in_flight = twilio.in_flight
                 await server.kill()
-                events.append(f"server killed (SIGKILL) after {done} webhooks")
+                events.append(f"server killed (SIGKILL) after {done} webhooks, with "
+                              f"{in_flight} pioneer answer(s) taken by Twilio and not yet "
+                              "answered")
                 await asyncio.sleep(0.5)
                 await server.start(http)
                 events.append(f"server restarted after {done} webhooks")
 
             fault_task = asyncio.create_task(faults())
+            pioneer_task = asyncio.create_task(pioneer())
             await asyncio.gather(*(worker() for _ in range(args.concurrency)))
             await fault_task
+            await pioneer_task
+            delivered = await all_delivered(pioneer_db, len(answered), within=60)
     finally:
         await server.stop()
         await proxy.cut()
+        await twilio.close()
     elapsed = time.monotonic() - started
 
     sids, out_by_sid = await stored_rows(direct)
-    problems = check(hooks, sids, out_by_sid)
+    problems = check(askers + hooks, sids, out_by_sid)
+    answer_problems, figures = await check_answers(pioneer_db, twilio, answered)
+    await pioneer_db.dispose()
+    if not delivered:
+        problems.append("not every pioneer answer was delivered within 60 s")
+    problems += answer_problems
     async with admin.engine.connect() as conn:
         await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     await admin.dispose()
@@ -330,6 +443,12 @@ async def run(args: argparse.Namespace) -> int:
                 "forged", "malformed") and h.sid and h.sid in sids)),
             ("messages answered twice differently", sum(
                 1 for p in problems if "differently" in p)),
+            ("pioneer answers taken by Twilio exactly once",
+             f"{figures['once']} of {figures['answers']}"),
+            ("pioneer answers sent twice", figures["twice"]),
+            ("answers taken over after the kill or the outage", figures["taken over"]),
+            ("Twilio message requests / lookups",
+             f"{figures['requests']} / {figures['lookups']}"),
             ("verdict", verdict),
         ]),
         *(["Problems:\n\n" + "\n".join(f"- {p}" for p in problems[:20])] if problems else []),
@@ -348,6 +467,10 @@ def main() -> int:
     parser.add_argument("--outage", type=float, default=2.0, help="seconds without database")
     parser.add_argument("--max-seconds", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--answers", type=int, default=40,
+                        help="tickets a pioneer answers during the run (at most 100)")
+    parser.add_argument("--twilio-delay", type=float, default=0.3,
+                        help="seconds the fake Twilio holds back its answer after taking")
     parser.add_argument("--workdir", help="where the server runs and logs (default /tmp/…)")
     parser.add_argument("--smoke", action="store_true", help="200 webhooks, a quick check")
     parser.add_argument("--results", type=Path, default=RESULTS,
@@ -355,6 +478,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.smoke:
         args.webhooks = 200
+        args.answers = 10
     return asyncio.run(run(args))
 
 

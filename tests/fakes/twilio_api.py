@@ -67,6 +67,7 @@ class FakeTwilio:
     messages: list[dict[str, Any]] = field(default_factory=list)  # taken, oldest first
     failures: list[_Failure] = field(default_factory=list)
     delay: float = 0.0  # seconds before each answer (to exercise client timeouts)
+    in_flight: int = 0  # creations received and not yet answered
     server: TestServer | None = None
     _sids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -126,8 +127,12 @@ class FakeTwilio:
         username, password = _basic_auth(request)
         self.requests.append(TwilioRequest(request.method, request.path, form, username))
         answer = self._refused(request, username, password) or self._take(form)
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        self.in_flight += 1
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+        finally:
+            self.in_flight -= 1
         return answer
 
     def _take(self, form: dict[str, str]) -> web.Response:
