@@ -30,7 +30,7 @@ from bot.storage.models import Contact, Message, Ticket
 from bot.web.app import create_app
 from bot.web.keys import SENDERS
 from handlers.delivery import DeliveryError, OptedOut
-from handlers.twilio import signature_valid, twiml, whatsapp_text
+from handlers.twilio import bodies, signature_valid, twiml, whatsapp_text
 from handlers.twilio_sender import TwilioHttpClient
 from tests.fakes.fixtures import fake_twilio  # noqa: F401
 from tests.fakes.payloads import start_clarifying, twilio_form, twilio_signature
@@ -379,6 +379,20 @@ def test_twiml_is_empty_without_replies_and_one_message_per_reply():
     replies = [OutboundMessage(Channel.SMS, SMS_USER, "een"),
                OutboundMessage(Channel.SMS, SMS_USER, "twee & <drie>")]
     assert messages_in(twiml(replies)) == ["een", "twee & <drie>"]
+
+
+def test_twiml_is_what_the_twilio_library_writes():
+    from twilio.twiml.messaging_response import MessagingResponse
+
+    texts = ["een", "twee & <drie> \"vier\" 'vijf' ]]> é 😀\nzes", "x" * 3500, ""]
+    for channel, address in ((Channel.SMS, SMS_USER), (Channel.WHATSAPP, WHATSAPP_USER)):
+        replies = [OutboundMessage(channel, address, text) for text in texts]
+        expected = MessagingResponse()
+        for reply in replies:
+            for body in bodies(reply):
+                expected.message(body)
+        assert twiml(replies) == str(expected)
+    assert twiml([]) == str(MessagingResponse())
 
 
 def test_whatsapp_bolds_the_offered_choices_only():

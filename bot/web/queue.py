@@ -41,6 +41,11 @@ class _Notify:
     def _target(self) -> PioneerNotifier:
         return self.app.get(NOTIFIER) or NoNotifier()
 
+    @property
+    def listening(self) -> bool:
+        """Whether anyone gets the cards (the pioneers' group is wired in)."""
+        return not isinstance(self._target(), NoNotifier)
+
     async def ticket_opened(self, ticket: TicketCard) -> None:
         await self._target().ticket_opened(ticket)
 
@@ -51,10 +56,12 @@ class _Notify:
         await self._target().reminder(ticket)
 
 
-def _ticket_listener(db: Database, notifier: PioneerNotifier, outbox: Outbox) -> TicketListener:
+def _ticket_listener(db: Database, notifier: _Notify, outbox: Outbox) -> TicketListener:
     async def listener(events: TicketEvents) -> None:
         if events.released_deliveries:
             outbox.wake()
+        if not notifier.listening:  # no card to show: do not read the tickets for one
+            return
         numbers = [(n, True) for n in events.opened]
         if events.added_to is not None and events.added_to not in events.opened:
             numbers.append((events.added_to, False))
