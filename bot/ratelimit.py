@@ -18,6 +18,7 @@ from typing import cast
 from sqlalchemy import Table, bindparam, func, select
 
 from bot.storage.db import Tx
+from bot.storage.direct import direct
 from bot.storage.models import Direction, Message
 
 WINDOW = timedelta(seconds=60)
@@ -34,9 +35,9 @@ _RECENT = (
     _MESSAGES.c.created_at <= bindparam("b_until"),
 )
 # Built once: executing the same statement object skips building and hashing it.
-_COUNT = select(func.count()).select_from(_MESSAGES).where(*_RECENT)
-_NOTICED = select(_MESSAGES.c.id).where(
-    *_RECENT, _MESSAGES.c.kind == "intent", _MESSAGES.c.entry_id == RATE_LIMITED).limit(1)
+_COUNT = direct(select(func.count()).select_from(_MESSAGES).where(*_RECENT))
+_NOTICED = direct(select(_MESSAGES.c.id).where(
+    *_RECENT, _MESSAGES.c.kind == "intent", _MESSAGES.c.entry_id == RATE_LIMITED).limit(1))
 
 
 class Verdict(StrEnum):

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import Connection, Result, make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.sql import Executable
 
 from bot.storage import inline_sqlite
+from bot.storage.direct import Plan, is_direct, plan
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -34,7 +35,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 Params = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
-Rows = Result[*tuple[Any, ...]]
+
+
+class Rows(Protocol):
+    """What a `Tx` statement gives back: SQLAlchemy's `Result`, or `DirectRows`."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def all(self) -> Sequence[Sequence[Any]]: ...
+
+    def first(self) -> Sequence[Any] | None: ...
+
+    def one(self) -> Sequence[Any]: ...
+
+    def scalar_one(self) -> Any: ...
 
 
 class Tx(Protocol):
@@ -47,15 +62,30 @@ class Tx(Protocol):
 
 
 class SyncTx:
-    """A transaction on a synchronous SQLite connection, run where it is awaited."""
+    """A transaction on a synchronous SQLite connection, run where it is awaited.
+    Statements marked `bot.storage.direct.direct` go straight to the driver."""
 
-    __slots__ = ("conn", "dialect")
+    __slots__ = ("conn", "dialect", "plans", "raw")
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, plans: dict[tuple[int, tuple[str, ...]], Plan | None]
+                 ) -> None:
         self.conn = conn
         self.dialect = "sqlite"
+        self.plans = plans
+        self.raw: Any = None
 
     async def execute(self, statement: Executable, params: Params = None) -> Rows:
+        if isinstance(params, Mapping | None) and is_direct(statement):
+            given = params or {}
+            key = (id(statement), tuple(given))
+            try:
+                found = self.plans[key]
+            except KeyError:
+                found = self.plans[key] = plan(statement, key[1], self.conn.dialect)
+            if found is not None:
+                if self.raw is None:
+                    self.raw = self.conn.connection.driver_connection
+                return found.run(self.raw, given)
         return self.conn.execute(statement, params)
 
 
@@ -106,6 +136,8 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._sync_engine: Engine | None = None
+        self._hot: Connection | None = None
+        self._plans: dict[tuple[int, tuple[str, ...]], Plan | None] = {}
         self._turn = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
 
@@ -137,18 +169,28 @@ class Database:
         back when it raises."""
         async with self._taking_turns():
             if self._sqlite_file is not None:
-                with self._sync().begin() as conn:
-                    yield SyncTx(conn)
+                conn = self._hot_connection()
+                try:
+                    with conn.begin():
+                        yield SyncTx(conn, self._plans)
+                except BaseException:
+                    if conn.invalidated or conn.closed:  # not to be used again
+                        self._hot = None
+                    raise
             else:
                 async with self.engine.begin() as async_conn:
                     yield AsyncTx(async_conn)
 
-    def _sync(self) -> Engine:
-        if self._sync_engine is None:
-            assert self._sqlite_file is not None
-            self._sync_engine = create_engine(f"sqlite:///{self._sqlite_file}")
-            event.listen(self._sync_engine, "connect", _sqlite_pragmas)
-        return self._sync_engine
+    def _hot_connection(self) -> Connection:
+        """The one synchronous connection the SQLite transactions of this process take
+        turns on (kept open: no pool checkout, reset and return per message)."""
+        if self._hot is None or self._hot.closed or self._hot.invalidated:
+            if self._sync_engine is None:
+                assert self._sqlite_file is not None
+                self._sync_engine = create_engine(f"sqlite:///{self._sqlite_file}")
+                event.listen(self._sync_engine, "connect", _sqlite_pragmas)
+            self._hot = self._sync_engine.connect()
+        return self._hot
 
     async def ping(self) -> bool:
         try:
@@ -160,5 +202,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._hot is not None:
+            self._hot.close()
+            self._hot = None
         if self._sync_engine is not None:
             self._sync_engine.dispose()

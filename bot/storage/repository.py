@@ -22,6 +22,7 @@ from bot.matcher import Candidate
 from bot.messages import Channel, utcnow
 from bot.ports import EscalationRequest
 from bot.storage.db import Tx
+from bot.storage.direct import direct
 from bot.storage.models import (
     Contact,
     ConversationRow,
@@ -90,7 +91,11 @@ class Statements:
 
 @cache
 def statements(dialect: str) -> Statements:
-    return Statements(dialect)
+    built = Statements(dialect)
+    if dialect == "sqlite":
+        for statement in vars(built).values():
+            direct(statement)
+    return built
 
 
 @dataclass(frozen=True, slots=True)
