@@ -32,6 +32,10 @@ class Thresholds:
     # ...and when it strongly disagrees (support below this), the best candidate does not
     # answer on its own at all.
     min_support: float = 0.1
+    # When it vetoes the best candidate, another candidate it clearly prefers answers instead
+    # from this score on (the best was close to the question's words, the other to its meaning).
+    switch: float = 30.0
+    switch_support: float = 0.8
     max_options: int = 3
 
 
@@ -66,6 +70,11 @@ def decide(candidates: list[Candidate], t: Thresholds = Thresholds()) -> Decisio
     vetoed = support is not None and support < t.min_support
     if not vetoed and (clear or agreed):
         return Decision(Kind.ANSWER, best.entry_id, score=best.score, candidates=found)
+    if vetoed:
+        for other in found[1:]:
+            if (other.support or 0.0) >= t.switch_support and other.score >= t.switch:
+                return Decision(Kind.ANSWER, other.entry_id, score=other.score,
+                                candidates=found)
     close = [c for c in found if c.score >= t.clarify and best.score - c.score < t.margin]
     if best.score >= t.clarify and len(close) >= 2:
         options = tuple(c.entry_id for c in close[: t.max_options])

@@ -182,3 +182,13 @@ def test_a_subject_cue_the_best_entry_itself_covers_does_not_escalate(engine):
     # A benefits question no entry talks about still goes to a pioneer.
     assert kind_and_id(engine, "krijgt een statushouder in de pastorie bijstand?")[0] is (
         Kind.ESCALATE)
+
+
+def test_a_vetoed_best_gives_way_to_the_candidate_the_second_opinion_prefers():
+    t = Thresholds(answer=35, margin=10, clarify=28, min_support=0.1, switch=30,
+                   switch_support=0.8)
+    switched = decide([Candidate("a", 60, 0.01), Candidate("b", 34, 0.95)], t)
+    assert (switched.kind, switched.id) == (Kind.ANSWER, "b")
+    # Not when the preferred one scores too little on its own.
+    assert decide([Candidate("a", 60, 0.01), Candidate("b", 20, 0.95)], t).kind is not (
+        Kind.ANSWER)
