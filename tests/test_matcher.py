@@ -114,7 +114,7 @@ def test_agreeing_opinions_need_less_margin():
     agreed = decide([Candidate("a", 45, 0.9), Candidate("b", 40, 0.05)], t)
     assert (agreed.kind, agreed.id) == (Kind.ANSWER, "a")
     # A clear lead the naive-Bayes opinion does not share at all does not answer.
-    vetoed = decide([Candidate("a", 80, 0.02), Candidate("b", 30, 0.97)], t)
+    vetoed = decide([Candidate("a", 80, 0.02), Candidate("b", 30, 0.5)], t)
     assert vetoed.kind is not Kind.ANSWER
 
 
