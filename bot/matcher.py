@@ -103,6 +103,9 @@ class _Indexed:
 
 
 BEYOND = "buiten:"  # id prefix of the kinds of questions the knowledge base does not answer
+# Up to this many phrasings, the phrasing scores come from per-token postings over all of
+# them; beyond it, from the shortlisted entries' own phrasings only (benchmarks/kb_scaling.py).
+SMALL_BASE_PHRASINGS = 20_000
 
 
 def load_beyond(path: Path = LEXICON_DIR / "beyond.yaml") -> dict[str, tuple[str, ...]]:
@@ -168,13 +171,17 @@ class Matcher:
             ))
         self._entries = indexed
         self._index = {item.id: i for i, item in enumerate(indexed)}
-        # Excludes by one of their words, so the entries a message rules out are found from
-        # the message's words, whatever the size of the knowledge base.
-        self._excluded_by: dict[str, list[tuple[int, frozenset[str]]]] = {}
+        # Excludes by word, so the entries a message rules out are found from the message's
+        # words, whatever the size of the knowledge base: one-word excludes as arrays of
+        # entries, longer ones by one of their words (checked in full).
+        single: dict[str, list[int]] = {}
+        self._excluded_multi: dict[str, list[tuple[int, frozenset[str]]]] = {}
         for i, item in enumerate(indexed):
-            terms = [frozenset((t,)) for t in item.excludes.single] + list(item.excludes.multi)
-            for words in terms:
-                self._excluded_by.setdefault(min(words), []).append((i, words))
+            for word in item.excludes.single:
+                single.setdefault(word, []).append(i)
+            for words in item.excludes.multi:
+                self._excluded_multi.setdefault(min(words), []).append((i, words))
+        self._excluded_single = {w: np.asarray(v, dtype=np.int32) for w, v in single.items()}
 
         vocabulary = frozenset().union(*(e.vocabulary for e in indexed))
         for item in indexed:
@@ -199,22 +206,34 @@ class Matcher:
         # Per entry: its phrasings as sorted token strings (for rapidfuzz).
         self._strings = [tuple(" ".join(sorted(p)) for p in item.phrasings) for item in indexed]
         # All phrasings in one numbering, entry by entry (so an entry's phrasings are a
-        # contiguous run): which entry each belongs to, its weight, and per token the
-        # phrasings that hold it. The best phrasing of every entry is then a few numpy passes.
+        # contiguous run), each as the ids of its tokens (compressed rows: `_row_start`,
+        # `_row_tokens`), with its weight. The best phrasing of the shortlisted entries is
+        # then a few numpy passes over their phrasings only, whatever the size of the base.
+        self._token_id = {t: k for k, t in enumerate(sorted(self._idf))}
         owner: list[int] = []
         phrasing_weight: list[float] = []
-        by_token: dict[str, list[int]] = {}
+        row_tokens: list[int] = []
+        row_start = [0]
         for i, item in enumerate(indexed):
             for p in item.phrasings:
-                for token in p:
-                    by_token.setdefault(token, []).append(len(owner))
+                row_tokens.extend(self._token_id[t] for t in p)
+                row_start.append(len(row_tokens))
                 owner.append(i)
                 phrasing_weight.append(self._w(p))
-        self._owner = np.asarray(owner, dtype=np.int32)
-        self._count = np.bincount(self._owner, minlength=len(indexed))
+        self._row_start = np.asarray(row_start, dtype=np.int64)
+        self._row_tokens = np.asarray(row_tokens, dtype=np.int32)
+        self._row_size = np.diff(self._row_start)  # never 0: empty phrasings are dropped
+        # A small base is cheaper the other way round: per token, the phrasings holding it.
+        self._phrasings_with: dict[str, np.ndarray] | None = None
+        if len(phrasing_weight) <= SMALL_BASE_PHRASINGS:
+            by_token: dict[str, list[int]] = {}
+            for row, p in enumerate(p for item in indexed for p in item.phrasings):
+                for token in p:
+                    by_token.setdefault(token, []).append(row)
+            self._phrasings_with = {t: np.asarray(v, dtype=np.int32) for t, v in by_token.items()}
+        self._count = np.bincount(np.asarray(owner, dtype=np.int32), minlength=len(indexed))
         self._first = np.r_[0, np.cumsum(self._count)[:-1]]
         self._phrasing_weight = np.asarray(phrasing_weight)
-        self._phrasings_with = {t: np.asarray(v, dtype=np.int32) for t, v in by_token.items()}
         # First stage: an inverted index from token to entries, so the information an entry
         # shares with a question is one numpy pass whatever the size of the knowledge base.
         # Only the `shortlist` entries sharing the most are scored in full (retrieve, rerank).
@@ -254,10 +273,17 @@ class Matcher:
         return (index is not None and bool(tokens)
                 and tokens <= self._entries[index].vocabulary)
 
-    def excluded(self, whole: frozenset[str]) -> frozenset[int]:
-        """The entries (by index) one of whose `excludes` occurs in the message."""
-        return frozenset(i for token in whole for i, term in self._excluded_by.get(token, ())
-                         if term <= whole)
+    def excluded(self, whole: frozenset[str]) -> np.ndarray:
+        """Per entry (by index), whether one of its `excludes` occurs in the message."""
+        mask = np.zeros(len(self._entries), dtype=bool)
+        for token in whole:
+            ids = self._excluded_single.get(token)
+            if ids is not None:
+                mask[ids] = True
+            for i, words in self._excluded_multi.get(token, ()):
+                if words <= whole:
+                    mask[i] = True
+        return mask
 
     def eligible(self, item: _Indexed, query: frozenset[str], excluded: bool) -> float:
         """1.0 for an entry that may answer, less (down to 0) for one that probably should not."""
@@ -315,7 +341,7 @@ class Matcher:
         p = np.exp(log)
         return p / p.sum()  # type: ignore[no-any-return]
 
-    def _rank(self, text: str, excluded: frozenset[int], floor: float = 0.0,
+    def _rank(self, text: str, excluded: np.ndarray, floor: float = 0.0,
               limit: int = 3) -> list[Candidate]:
         query = self.tokens(text)
         if not query:
@@ -357,7 +383,7 @@ class Matcher:
                 break
             i = int(hits[k])
             item = self._entries[i]
-            allowed = self.eligible(item, query, i in excluded)
+            allowed = self.eligible(item, query, bool(excluded[i]))
             if not allowed:
                 continue
             found = process.extractOne(qstring, self._strings[i], scorer=fuzz.ratio)
@@ -373,12 +399,22 @@ class Matcher:
     def _phrase(self, known: list[str], wq: float, hits: np.ndarray) -> np.ndarray:
         """Per entry in `hits`, how well its best phrasing matches: the weight it shares with
         the question against both sizes, common / (wq + wp) + common / (2 wp)."""
-        common = self._accumulate(self._phrasings_with, known, len(self._owner))
         # The phrasings of the hits (each entry's are a contiguous run), hit by hit.
         start, count = self._first[hits], self._count[hits]
         offsets = np.r_[0, np.cumsum(count)[:-1]]
         rows = np.repeat(start - offsets, count) + np.arange(int(count.sum()))
-        c = common[rows]
+        if self._phrasings_with is not None:
+            c = self._accumulate(self._phrasings_with, known, len(self._row_size))[rows]
+        elif len(rows):
+            # Their tokens, weighed by the question: the weight each phrasing shares with it.
+            weight = np.zeros(len(self._token_id))
+            weight[[self._token_id[t] for t in known]] = [self._idf[t] for t in known]
+            first, size = self._row_start[rows], self._row_size[rows]
+            within = np.r_[0, np.cumsum(size)[:-1]]
+            cells = np.repeat(first - within, size) + np.arange(int(size.sum()))
+            c = np.add.reduceat(weight[self._row_tokens[cells]], within)
+        else:
+            c = np.zeros(0)
         wp = self._phrasing_weight[rows]
         score = c / (wq + wp) + 0.5 * c / wp
         best = np.zeros(len(hits))

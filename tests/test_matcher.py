@@ -192,3 +192,16 @@ def test_a_vetoed_best_gives_way_to_the_candidate_the_second_opinion_prefers():
     # Not when the preferred one scores too little on its own.
     assert decide([Candidate("a", 60, 0.01), Candidate("b", 20, 0.95)], t).kind is not (
         Kind.ANSWER)
+
+
+def test_large_base_path_scores_exactly_like_the_small_one(kb, monkeypatch):
+    import bot.matcher as matcher_module
+
+    small = matcher_module.Matcher(kb)
+    monkeypatch.setattr(matcher_module, "SMALL_BASE_PHRASINGS", 0)
+    large = matcher_module.Matcher(kb)
+    assert small._phrasings_with is not None and large._phrasings_with is None
+    for text in ["wie betaalt de tijdelijke huisvesting van statushouders?",
+                 "Goedemiddag, ik ben Gerda. Hoe word ik buddy? En wat doet een buddy?",
+                 "hoe lang mag een gezin in de pastorie blijven", "nidos amv"]:
+        assert small.rank(text) == large.rank(text)
