@@ -296,7 +296,7 @@ async def main_async(args: argparse.Namespace) -> str:
             fake = FakeTelegram()
             await fake.start()
             try:
-                for target in ("bare", "sqlite"):
+                for target in [t for t in ("bare", "sqlite") if t in targets]:
                     for rate in args.telegram_rates:
                         outcomes.append(await one_run(target, "telegram", rate, args.duration,
                                                       workdir, pg_admin, fake.base_url))
@@ -309,7 +309,8 @@ async def main_async(args: argparse.Namespace) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rates", type=float, nargs="+", default=[50.0, 200.0, 500.0])
+    parser.add_argument("--rates", type=float, nargs="*", default=[50.0, 200.0, 500.0],
+                        help="Twilio SMS rates (none: no Twilio runs)")
     parser.add_argument("--telegram-rates", type=float, nargs="*", default=[50.0, 200.0])
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per run")
     parser.add_argument("--targets", nargs="+", default=["bare", "sqlite", "postgresql"],
