@@ -12,7 +12,7 @@ from bot.helpline import Handled, Helpline
 from bot.messages import Channel, InboundMessage
 from bot.ratelimit import RATE_LIMITED, RateLimit
 from bot.storage.db import Database
-from bot.storage.models import Direction, Message
+from bot.storage.models import Contact, Direction, Message
 from bot.texts import nl
 from tests.conftest import OFFICE_HOURS
 
@@ -89,3 +89,28 @@ async def test_zero_turns_the_limit_off(engine: DialogueEngine, db: Database) ->
     person = Sender(Helpline(engine, db, rate_limit=RateLimit(0)))
     for _ in range(25):
         assert (await person.send("hallo")).replies
+
+
+def test_the_count_is_skipped_only_when_no_other_message_can_be_in_the_window() -> None:
+    limit, at = RateLimit(20), OFFICE_HOURS
+    assert limit.cannot_trigger(None, at)  # the first message of this person
+    assert limit.cannot_trigger(at - timedelta(seconds=60), at)  # just outside the window
+    assert not limit.cannot_trigger(at - timedelta(seconds=59), at)
+    assert not limit.cannot_trigger(at + timedelta(seconds=5), at)  # handled out of order
+    assert RateLimit(0).cannot_trigger(at, at)
+
+
+async def test_the_last_message_time_only_moves_forward(
+        engine: DialogueEngine, db: Database) -> None:
+    """Messages handled out of order (two processes, a provider's late delivery) leave the
+    contact's last-message time at the newest, which the rate limit and the WhatsApp window
+    rely on."""
+    person = Sender(Helpline(engine, db, rate_limit=RateLimit(2)))
+    await person.send("hallo", seconds=100)
+    await person.send("hallo", seconds=60)
+    async with db.session() as session:
+        last = (await session.execute(select(Contact.last_inbound_at))).scalar_one()
+    assert last == OFFICE_HOURS + timedelta(seconds=100)
+    # Both earlier messages are in the window of one at 100 s: the third is over the limit.
+    over = await person.send("hallo", seconds=101)
+    assert over.decision.id == RATE_LIMITED
