@@ -255,21 +255,6 @@ async def find_contact(session: AsyncSession, channel: Channel, address: str) ->
     )).scalar_one_or_none()
 
 
-async def inbound_by_provider_id(
-    session: AsyncSession, channel: Channel, provider_id: str
-) -> Message | None:
-    return (await session.execute(select(Message).where(
-        Message.channel == channel.value, Message.direction == Direction.IN.value,
-        Message.provider_id == provider_id,
-    ))).scalar_one_or_none()
-
-
-async def replies_to(session: AsyncSession, message_id: int) -> list[Message]:
-    return list((await session.execute(
-        select(Message).where(Message.in_reply_to == message_id).order_by(Message.id)
-    )).scalars())
-
-
 async def conversation_for(session: AsyncSession, contact: Contact) -> ConversationRow:
     """The contact's conversation row, locked for this transaction where the database can."""
     stmt = (
@@ -285,46 +270,8 @@ async def conversation_for(session: AsyncSession, contact: Contact) -> Conversat
     return (await session.execute(query)).scalar_one()
 
 
-async def transcript(session: AsyncSession, contact_id: int,
-                     limit: int = TRANSCRIPT_LENGTH) -> list[dict[str, Any]]:
-    rows = list((await session.execute(
-        select(Message).where(Message.contact_id == contact_id)
-        .order_by(Message.id.desc()).limit(limit)
-    )).scalars())
-    return [
-        {"direction": m.direction, "text": m.text, "at": m.created_at.isoformat()}
-        for m in reversed(rows)
-    ]
-
-
 def candidates_json(candidates: Sequence[Candidate]) -> list[dict[str, Any]]:
     return [{"id": c.entry_id, "score": c.score} for c in candidates]
-
-
-async def open_ticket(
-    session: AsyncSession, contact: Contact, request: EscalationRequest
-) -> Ticket:
-    ticket = Ticket(
-        contact_id=contact.id, channel=request.channel.value, status=TicketStatus.OPEN.value,
-        question=request.question, reason=request.reason, audience=request.audience.value,
-        language=request.language.value,
-        transcript=await transcript(session, contact.id),
-        candidates=candidates_json(request.candidates[:3]),
-        created_at=utcnow(), updated_at=utcnow(),
-    )
-    session.add(ticket)
-    await session.flush()
-    return ticket
-
-
-async def add_to_ticket(session: AsyncSession, ticket_id: int, text: str) -> None:
-    ticket = await session.get(Ticket, ticket_id)
-    if ticket is None:
-        return
-    ticket.transcript = [*ticket.transcript,
-                         {"direction": Direction.IN.value, "text": text,
-                          "at": utcnow().isoformat()}]
-    ticket.updated_at = utcnow()
 
 
 async def erase_contact(session: AsyncSession, contact: Contact) -> list[int]:
