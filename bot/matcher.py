@@ -182,6 +182,15 @@ class Matcher:
             for words in item.excludes.multi:
                 self._excluded_multi.setdefault(min(words), []).append((i, words))
         self._excluded_single = {w: np.asarray(v, dtype=np.int32) for w, v in single.items()}
+        # Keywords the same way.
+        single = {}
+        self._keyword_multi: dict[str, list[tuple[int, frozenset[str]]]] = {}
+        for i, item in enumerate(indexed):
+            for word in item.keywords.single:
+                single.setdefault(word, []).append(i)
+            for words in item.keywords.multi:
+                self._keyword_multi.setdefault(min(words), []).append((i, words))
+        self._keyword_single = {w: np.asarray(v, dtype=np.int32) for w, v in single.items()}
 
         vocabulary = frozenset().union(*(e.vocabulary for e in indexed))
         for item in indexed:
@@ -275,13 +284,20 @@ class Matcher:
 
     def excluded(self, whole: frozenset[str]) -> np.ndarray:
         """Per entry (by index), whether one of its `excludes` occurs in the message."""
+        return self._occurs(self._excluded_single, self._excluded_multi, whole)
+
+    def _occurs(self, single: dict[str, np.ndarray],
+                multi: dict[str, list[tuple[int, frozenset[str]]]],
+                query: frozenset[str]) -> np.ndarray:
+        """Per entry, whether one of its terms (one word: `single`; more: `multi`, filed
+        under one of their words) occurs in `query`."""
         mask = np.zeros(len(self._entries), dtype=bool)
-        for token in whole:
-            ids = self._excluded_single.get(token)
+        for token in query:
+            ids = single.get(token)
             if ids is not None:
                 mask[ids] = True
-            for i, words in self._excluded_multi.get(token, ()):
-                if words <= whole:
+            for i, words in multi.get(token, ()):
+                if words <= query:
                     mask[i] = True
         return mask
 
@@ -364,8 +380,7 @@ class Matcher:
             hits = hits[np.argpartition(shared[hits], -self.shortlist)[-self.shortlist:]]
         phrase = self._phrase(known, wq, hits)
         coverage = shared[hits] / wk * (wk / wq) ** 0.5
-        keyword = np.fromiter((self._entries[int(h)].keywords.any_in(query) for h in hits),
-                              dtype=float, count=len(hits))
+        keyword = self._occurs(self._keyword_single, self._keyword_multi, query)[hits]
         partial = 100 * damping * (w.phrase * phrase + w.coverage * coverage
                                    + w.keyword * keyword)
         qstring = " ".join(sorted(query))
