@@ -16,9 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import cast
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.conversation import Conversation
 from bot.decision import Decision, Kind
@@ -122,8 +119,7 @@ class Helpline:
             # The newest inbound message's time, whatever order they were handled in.
             last_inbound = at if previous is None or previous < at else previous
             # Only the WhatsApp window holds answers back (one query less per SMS).
-            # release_held runs one Core UPDATE through `execute`, which a Tx has too.
-            released = (await release_held(cast(AsyncSession, tx), contact.id)
+            released = (await release_held(tx, contact.id)
                         if message.channel is Channel.WHATSAPP else 0)
             if not self.rate_limit.cannot_trigger(previous, at):
                 verdict = await self.rate_limit.check(tx, contact.id, at)

@@ -42,7 +42,7 @@ from bot.ports import (
     Reconciler,
     Sender,
 )
-from bot.storage.db import Database
+from bot.storage.db import Database, Tx
 from bot.storage.models import Contact, Delivery, DeliveryStatus, Direction, Message, Ticket
 from bot.tickets import card_for, mask_address
 
@@ -110,7 +110,7 @@ def as_delivery_error(exc: BaseException) -> DeliveryError:
     return DeliveryError("error", True, str(exc)[:300] or type(exc).__name__)
 
 
-async def release_held(session: AsyncSession, contact_id: int) -> int:
+async def release_held(session: AsyncSession | Tx, contact_id: int) -> int:
     """The person wrote again: answers held by the WhatsApp window go out now."""
     result = await session.execute(
         update(Delivery)
