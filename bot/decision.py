@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from bot.matcher import Candidate
+from bot.matcher import Candidate, entries
 
 
 class Kind(StrEnum):
@@ -58,7 +58,7 @@ def decide(candidates: list[Candidate], t: Thresholds = Thresholds()) -> Decisio
         and c.support < t.min_support))
     # Only entries are shown to anyone (options, the pioneer's suggestions); the kinds of
     # question the knowledge base does not answer (`Candidate.beyond`) only take part here.
-    found = tuple(c for c in ranked if not c.beyond)
+    found = entries(ranked)
     if not ranked or ranked[0].beyond:
         return Decision(Kind.ESCALATE, score=found[0].score if found else 0.0,
                         candidates=found)

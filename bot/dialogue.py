@@ -22,7 +22,7 @@ from bot.hours import BusinessHours
 from bot.intents import IntentMatch, Intents
 from bot.knowledge import KnowledgeBase
 from bot.language import Detected, detect
-from bot.matcher import Matcher
+from bot.matcher import Matcher, entries
 from bot.messages import Audience, Channel, Choice, InboundMessage, Language, OutboundMessage
 from bot.normalize import LEXICON_DIR, fold, has_letters
 from bot.ports import EscalationRequest, TicketQueue
@@ -157,7 +157,7 @@ class DialogueEngine:
         ranked = self.matcher.rank(considered)
         if cue is not None and not (cue.about_subject and ranked
                                     and self.matcher.uses(ranked[0].entry_id, cue.words)):
-            candidates = tuple(c for c in ranked if not c.beyond)
+            candidates = entries(ranked)
             return Reply(Decision(Kind.ESCALATE, candidates=candidates), t.escalated, lang,
                          truncated)
         decision = decide(ranked, self.thresholds)
@@ -345,8 +345,7 @@ class DialogueEngine:
         prefix: str = "",
     ) -> Turn:
         t = texts(conv.language)
-        candidates = decision.candidates if decision else tuple(
-            c for c in self.matcher.rank(question) if not c.beyond)
+        candidates = decision.candidates if decision else entries(self.matcher.rank(question))
         if conv.last_question and question != message.text.strip() and message.text.strip():
             question = f"{question}\n(later: {message.text.strip()})"
         number = await tickets.open(EscalationRequest(

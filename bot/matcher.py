@@ -21,7 +21,7 @@ import bisect
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,13 +99,33 @@ class _Indexed:
     keywords: _Terms
     requires: tuple[_Terms, ...]
     excludes: _Terms
-    beyond: bool = False
 
 
 BEYOND = "buiten:"  # id prefix of the kinds of questions the knowledge base does not answer
 # Up to this many phrasings, the phrasing scores come from per-token postings over all of
 # them; beyond it, from the shortlisted entries' own phrasings only (benchmarks/kb_scaling.py).
 SMALL_BASE_PHRASINGS = 20_000
+
+
+def entries(candidates: Iterable[Candidate]) -> tuple[Candidate, ...]:
+    """The candidates that are entries, without the kinds beyond the knowledge base."""
+    return tuple(c for c in candidates if not c.beyond)
+
+
+_Multi = dict[str, list[tuple[int, frozenset[str]]]]
+
+
+def _by_word(terms: Sequence[_Terms]) -> tuple[dict[str, np.ndarray], _Multi]:
+    """Per entry's terms, an index by word: one-word terms as arrays of entries, longer ones
+    filed under one of their words (to be checked in full)."""
+    single: dict[str, list[int]] = {}
+    multi: _Multi = {}
+    for i, item in enumerate(terms):
+        for word in item.single:
+            single.setdefault(word, []).append(i)
+        for words in item.multi:
+            multi.setdefault(min(words), []).append((i, words))
+    return {w: np.asarray(v, dtype=np.int32) for w, v in single.items()}, multi
 
 
 def load_beyond(path: Path = LEXICON_DIR / "beyond.yaml") -> dict[str, tuple[str, ...]]:
@@ -167,30 +187,14 @@ class Matcher:
             indexed.append(_Indexed(
                 id=f"{BEYOND}{name}", phrasings=phrasings,
                 vocabulary=frozenset().union(*phrasings), keywords=_Terms.of(()),
-                requires=(), excludes=_Terms.of(()), beyond=True,
+                requires=(), excludes=_Terms.of(()),
             ))
         self._entries = indexed
         self._index = {item.id: i for i, item in enumerate(indexed)}
-        # Excludes by word, so the entries a message rules out are found from the message's
-        # words, whatever the size of the knowledge base: one-word excludes as arrays of
-        # entries, longer ones by one of their words (checked in full).
-        single: dict[str, list[int]] = {}
-        self._excluded_multi: dict[str, list[tuple[int, frozenset[str]]]] = {}
-        for i, item in enumerate(indexed):
-            for word in item.excludes.single:
-                single.setdefault(word, []).append(i)
-            for words in item.excludes.multi:
-                self._excluded_multi.setdefault(min(words), []).append((i, words))
-        self._excluded_single = {w: np.asarray(v, dtype=np.int32) for w, v in single.items()}
-        # Keywords the same way.
-        single = {}
-        self._keyword_multi: dict[str, list[tuple[int, frozenset[str]]]] = {}
-        for i, item in enumerate(indexed):
-            for word in item.keywords.single:
-                single.setdefault(word, []).append(i)
-            for words in item.keywords.multi:
-                self._keyword_multi.setdefault(min(words), []).append((i, words))
-        self._keyword_single = {w: np.asarray(v, dtype=np.int32) for w, v in single.items()}
+        # Excludes and keywords by word, so the entries a message rules out or names are
+        # found from the message's words, whatever the size of the knowledge base.
+        self._excluded_single, self._excluded_multi = _by_word([e.excludes for e in indexed])
+        self._keyword_single, self._keyword_multi = _by_word([e.keywords for e in indexed])
 
         vocabulary = frozenset().union(*(e.vocabulary for e in indexed))
         for item in indexed:
@@ -286,8 +290,7 @@ class Matcher:
         """Per entry (by index), whether one of its `excludes` occurs in the message."""
         return self._occurs(self._excluded_single, self._excluded_multi, whole)
 
-    def _occurs(self, single: dict[str, np.ndarray],
-                multi: dict[str, list[tuple[int, frozenset[str]]]],
+    def _occurs(self, single: dict[str, np.ndarray], multi: _Multi,
                 query: frozenset[str]) -> np.ndarray:
         """Per entry, whether one of its terms (one word: `single`; more: `multi`, filed
         under one of their words) occurs in `query`."""

@@ -43,11 +43,6 @@ class Scope:
             (name, re.compile(p)) for name, patterns in data["folded"].items() for p in patterns
         )
 
-    def beyond(self, text: str) -> str | None:
-        """The reason a question is beyond the knowledge base, or None."""
-        cue = self.cue(text)
-        return cue.reason if cue else None
-
     def cue(self, text: str) -> Cue | None:
         """The first sign that a question is beyond the knowledge base, or None."""
         lowered = text.lower()
