@@ -29,6 +29,7 @@ import numpy as np
 import yaml
 from rapidfuzz import fuzz, process
 
+from bot.frame import Frame
 from bot.knowledge import KnowledgeBase
 from bot.normalize import LEXICON_DIR, Normalizer
 
@@ -147,6 +148,7 @@ class Matcher:
         """`beyond`: example questions per kind the knowledge base does not answer, ranked
         like entries (default: `bot/lexicon/beyond.yaml`; empty: none)."""
         base = normalizer or Normalizer()
+        self.frame = Frame()
         self.weights = weights
         self.kb = kb
 
@@ -200,7 +202,11 @@ class Matcher:
         for item in indexed:
             for group in item.requires:
                 vocabulary |= group.single.union(*group.multi)
-        self.normalizer = Normalizer(base.lexicon, vocabulary=vocabulary)
+        # The words of excludes are kept as they are: otherwise a message's "kerkdienst"
+        # would be split (kerk + dienst) or "aankoop" repaired to a word the knowledge base
+        # uses, and the exclude would never occur.
+        keep = frozenset().union(*(e.excludes.single.union(*e.excludes.multi) for e in indexed))
+        self.normalizer = Normalizer(base.lexicon, vocabulary=vocabulary, keep=keep - vocabulary)
 
         # Word weights come from the entries alone; a word only the `beyond` examples use
         # weighs as a word of one entry, and counts as unknown to the knowledge base when
@@ -318,12 +324,17 @@ class Matcher:
         pakken we dit aan?"); the question sentence alone is often the clearer signal.
         """
         best: dict[str, float] = {}
-        parts = [p for p in _SENTENCE.split(text) if len(p.split()) >= 3]
-        whole = self.tokens(text)
+        # Who writes and how they greet is not what they ask (`bot.frame`): the message
+        # without its frame is ranked besides the whole one, its sentences alone, and its
+        # words decide what is excluded ("regionaal coördinator" rules out no entry).
+        core = self.frame.core(text)
+        parts = [p for p in _SENTENCE.split(core) if len(p.split()) >= 3]
+        whole = self.tokens(core)
         # An exclude anywhere in the message rules the entry out for every sentence.
         excluded = self.excluded(whole)
-        for part in [text, *parts] if len(parts) > 1 else [text]:
-            floor = self.weights.sentence_information if part is not text else 0.0
+        passes = [text, core] if core != text else [text]
+        for part in [*passes, *parts] if len(parts) > 1 else passes:
+            floor = self.weights.sentence_information if part not in passes else 0.0
             for candidate in self._rank(part, excluded, floor, limit):
                 if candidate.score > best.get(candidate.entry_id, -1.0):
                     best[candidate.entry_id] = candidate.score

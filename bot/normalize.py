@@ -17,6 +17,8 @@ from pathlib import Path
 import snowballstemmer
 import yaml
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import DamerauLevenshtein
+from wordfreq import zipf_frequency
 
 LEXICON_DIR = Path(__file__).with_name("lexicon")
 MAX_PHRASE = 5
@@ -32,6 +34,18 @@ def fold(text: str) -> str:
     # "sms'jes", "zo'n": the apostrophe joins, it does not separate.
     text = _APOSTROPHE.sub("", text)
     return " ".join(_WORD.findall(text))
+
+
+# How common a word must be (Zipf scale: 3 is once per million words) in Dutch or English
+# writing to count as a real word rather than a typo.
+COMMON_WORD_ZIPF = 3.0
+
+
+@lru_cache(maxsize=65536)
+def common_word(word: str) -> bool:
+    """Whether `word` (folded) is a word Dutch or English writers commonly use (wordfreq)."""
+    return (zipf_frequency(word, "nl") >= COMMON_WORD_ZIPF
+            or zipf_frequency(word, "en") >= COMMON_WORD_ZIPF)
 
 
 def has_letters(text: str) -> bool:
@@ -66,10 +80,15 @@ class Normalizer:
     """Turns text into the canonical tokens the matcher compares."""
 
     def __init__(
-        self, lexicon: Lexicon | None = None, vocabulary: frozenset[str] = frozenset()
+        self,
+        lexicon: Lexicon | None = None,
+        vocabulary: frozenset[str] = frozenset(),
+        keep: frozenset[str] = frozenset(),
     ) -> None:
         """With a `vocabulary` (the tokens the knowledge base uses), words outside it are
-        split into known parts (compounds) or repaired to the nearest known word (typos)."""
+        split into known parts (compounds) or repaired to the nearest known word (typos).
+        Words in `keep` are left as they are without being targets of repairs (the words of
+        excludes: "mijn zorgverzekeraar" must not attract "zorgverzekring")."""
         self.lexicon = lexicon or Lexicon.load()
         self._stemmer = snowballstemmer.stemmer("dutch")
         self._stem = lru_cache(maxsize=65536)(self._stemmer.stemWord)
@@ -87,6 +106,7 @@ class Normalizer:
             starts.setdefault(key[0], set()).add(len(key))
         self._starts = {w: tuple(sorted(n, reverse=True)) for w, n in starts.items()}
         self.vocabulary = vocabulary
+        self.keep = keep
         # Repairs aim at known tokens and at every spelling of a synonym.
         self._targets: dict[str, str] = {t: t for t in vocabulary}
         if vocabulary:
@@ -140,7 +160,8 @@ class Normalizer:
                     break
             else:
                 if words[i] not in self.lexicon.stopwords and len(words[i]) > 1:
-                    if self.vocabulary and stems[i] not in self.vocabulary:
+                    if (self.vocabulary and stems[i] not in self.vocabulary
+                            and stems[i] not in self.keep):
                         if words[i] not in names:
                             out.extend(self._known(words[i], stems[i]))
                     else:
@@ -163,8 +184,11 @@ class Normalizer:
         return self._targets[found[0]] if found is not None else None
 
     def _unknown_word(self, word: str, stem: str) -> tuple[str, ...]:
+        # A word Dutch or English writers commonly use is no typo, whatever knowledge-base
+        # word it resembles: "energie" is not "enter", "lunch" is not "launch".
+        real = common_word(word)
         # A near-certain typo first ("vluchtelingewerk"), so that it is not split as a compound.
-        if len(stem) >= 8:
+        if len(stem) >= 8 and not real:
             close = self._repair(stem, 92)
             if close is not None:
                 return (close,)
@@ -180,11 +204,18 @@ class Normalizer:
                     if left is not None:
                         return (left, right)
         # Typo: "hervestegers" → hervestiger. Short words are left alone: too many neighbours.
-        if len(stem) >= 5:
+        if len(stem) >= 5 and not real:
             cutoff = 80 if len(stem) <= 6 else 84
             repaired = self._repair(stem, cutoff)
             if repaired is not None:
                 return (repaired,)
+        # A short word only when one known word is a single slip away ("bddy" → buddy).
+        if 3 <= len(stem) <= 4 and not real:
+            found = {self._targets[t] for t, _, _ in process.extract(
+                stem, self._by_initial.get(stem[0], ()), scorer=DamerauLevenshtein.distance,
+                score_cutoff=1, limit=None) if len(t) >= 4}
+            if len(found) == 1:
+                return (found.pop(),)
         return (stem,)
 
     def normalize(self, text: str) -> str:

@@ -205,3 +205,23 @@ def test_large_base_path_scores_exactly_like_the_small_one(kb, monkeypatch):
                  "Goedemiddag, ik ben Gerda. Hoe word ik buddy? En wat doet een buddy?",
                  "hoe lang mag een gezin in de pastorie blijven", "nidos amv"]:
         assert small.rank(text) == large.rank(text)
+
+
+def test_the_frame_of_a_message_is_not_its_question(engine):
+    frame = engine.matcher.frame
+    message = ("Goedemorgen, ik ben regionaal coördinator bij gemeente Epe. Wat houdt jullie "
+               "ondersteuning aan gemeenten precies in? Met vriendelijke groet, Daan")
+    assert frame.core(message) == "Wat houdt jullie ondersteuning aan gemeenten precies in?"
+    assert frame.core("Hoi, ik ben Anneke uit Epe. Wat doet een buddy?") == "Wat doet een buddy?"
+    # "buddy" is no role: being one is what the question is about.
+    assert frame.core("ik ben net buddy geworden, wat wordt er van mij verwacht?").startswith(
+        "ik ben net buddy")
+    # The role neither rules out the entry that excludes its word ("regionaal")...
+    assert kind_and_id(engine, message) == (Kind.ANSWER, "ondersteuning-gemeente")
+    # ...nor does the same question without the frame change its answer.
+    assert kind_and_id(engine, frame.core(message)) == (Kind.ANSWER, "ondersteuning-gemeente")
+
+
+def test_a_split_compound_does_not_hide_an_exclude(engine):
+    # "kerkdienst" is excluded by the entries that share "kerk"; it must not be split.
+    assert "kerkdienst" in engine.matcher.tokens("hoe laat begint de kerkdienst")

@@ -47,6 +47,18 @@ def test_compound_and_typo_repair_with_vocabulary():
     assert "zorgverzekering" in n.tokens("zorgverzkering")
 
 
+def test_common_words_are_no_typos_short_typos_are():
+    base = Normalizer()
+    vocab = frozenset(base.tokens("launch enter buddy pand aankloppen"))
+    n = Normalizer(base.lexicon, vocabulary=vocab, keep=frozenset(base.tokens("aankoop")))
+    # Real Dutch words stay themselves, however close to a knowledge-base word.
+    assert "launch" not in n.tokens("lunch") and "enter" not in n.tokens("energie")
+    # A word of an exclude is kept, not repaired to a word the knowledge base uses.
+    assert n.tokens("aankoop") == tuple(base.tokens("aankoop"))
+    # A short word that is no word at all, one slip from exactly one known word.
+    assert n.tokens("bddy") == ("buddy",) and n.tokens("pnd") == ("pand",)
+
+
 def test_gsm7_conversion_and_segments():
     assert to_gsm7("Oekraïne “zo” – ok 🙂") == 'Oekraine "zo" - ok '
     assert is_gsm7(to_gsm7("ë ï é ü ‘x’"))

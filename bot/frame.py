@@ -1,0 +1,42 @@
+"""The frame of a message: who is writing, a greeting, a sign-off.
+
+"Goedemorgen, ik ben beleidsmedewerker wonen bij gemeente Oldebroek. Wat houdt jullie
+ondersteuning in? Groet, Ruud" asks about the support for municipalities; "beleidsmedewerker
+wonen" and "Ruud" say who asks. The matcher weighs the message without its frame
+(`Frame.core`), so that a role ("regionaal coördinator") neither pulls the question towards
+an entry that shares the word nor rules out one that excludes it. The patterns are content
+(`bot/lexicon/frame.yaml`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from bot.normalize import LEXICON_DIR
+
+MIN_CORE_WORDS = 3  # a core shorter than this is no question of its own: keep the message
+
+
+class Frame:
+    def __init__(self, path: Path = LEXICON_DIR / "frame.yaml") -> None:
+        data = yaml.safe_load(path.read_text("utf-8"))
+        role = "|".join(sorted((str(r) for r in data["roles"]), key=len, reverse=True))
+        fill = lambda p: str(p).replace("{role}", role)  # noqa: E731
+        self._patterns = tuple(
+            [re.compile(fill(p), re.IGNORECASE) for p in data["greeting"]]
+            + [re.compile(fill(p), re.IGNORECASE) for p in data["introduction"]]
+            + [re.compile(fill(p)) for p in data["named"]]
+            + [re.compile(fill(p), re.IGNORECASE) for p in data["signoff"]]
+        )
+
+    def core(self, text: str) -> str:
+        """`text` without its greeting, self-introductions and sign-off; `text` itself when
+        what is left would be too short to be a question."""
+        core = text
+        for pattern in self._patterns:
+            core = pattern.sub(" ", core)
+        core = re.sub(r"\s+", " ", core).strip(" ,;:.!")
+        return core if len(core.split()) >= MIN_CORE_WORDS else text
