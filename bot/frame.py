@@ -24,13 +24,13 @@ class Frame:
     def __init__(self, path: Path = LEXICON_DIR / "frame.yaml") -> None:
         data = yaml.safe_load(path.read_text("utf-8"))
         role = "|".join(sorted((str(r) for r in data["roles"]), key=len, reverse=True))
-        fill = lambda p: str(p).replace("{role}", role)  # noqa: E731
-        self._patterns = tuple(
-            [re.compile(fill(p), re.IGNORECASE) for p in data["greeting"]]
-            + [re.compile(fill(p), re.IGNORECASE) for p in data["introduction"]]
-            + [re.compile(fill(p)) for p in data["named"]]
-            + [re.compile(fill(p), re.IGNORECASE) for p in data["signoff"]]
-        )
+
+        def compiled(kind: str, flags: int = re.IGNORECASE) -> list[re.Pattern[str]]:
+            return [re.compile(str(p).replace("{role}", role), flags) for p in data[kind]]
+
+        # In this order: the greeting first, so that an introduction then starts the text.
+        self._patterns = tuple(compiled("greeting") + compiled("introduction")
+                               + compiled("named", 0) + compiled("signoff"))
 
     def core(self, text: str) -> str:
         """`text` without its greeting, self-introductions and sign-off; `text` itself when
