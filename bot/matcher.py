@@ -156,6 +156,7 @@ class Matcher:
             return frozenset(base.tokens(text))
 
         indexed: list[_Indexed] = []
+        phrases: dict[str, list[int]] = {}  # excludes matched as written, with their entries
         frequency: list[Counter[str]] = []  # per entry, in how many phrasings/keywords a token is
         self.ignored_excludes: list[tuple[str, str]] = []
         for entry in kb:
@@ -165,6 +166,13 @@ class Matcher:
             frequency.append(Counter(t for p in (*phrasings, *keywords) for t in p))
             excludes: list[frozenset[str]] = []
             for term in entry.excludes:
+                words = base.words(term)
+                if len(words) > 1 and any(w in base.lexicon.stopwords for w in words):
+                    # "per persoon", "als vrijwilliger", "jullie ondersteuning": without their
+                    # function words these would be "persoon", "vrijwilliger", "ondersteuning"
+                    # and turn away any message using them; they occur as written or not.
+                    phrases.setdefault(" ".join(words), []).append(len(indexed))
+                    continue
                 tokens = toks(term)
                 # After normalisation an exclude can shrink to words the entry's own
                 # phrasings use ("mijn zorgverzekeraar" → zorgverzekering); it would then
@@ -196,6 +204,8 @@ class Matcher:
         # Excludes and keywords by word, so the entries a message rules out or names are
         # found from the message's words, whatever the size of the knowledge base.
         self._excluded_single, self._excluded_multi = _by_word([e.excludes for e in indexed])
+        self._excluded_phrases = {f" {p} ": np.asarray(v, dtype=np.int32)
+                                  for p, v in phrases.items()}
         self._keyword_single, self._keyword_multi = _by_word([e.keywords for e in indexed])
 
         vocabulary = frozenset().union(*(e.vocabulary for e in indexed))
@@ -292,9 +302,16 @@ class Matcher:
         return (index is not None and bool(tokens)
                 and tokens <= self._entries[index].vocabulary)
 
-    def excluded(self, whole: frozenset[str]) -> np.ndarray:
-        """Per entry (by index), whether one of its `excludes` occurs in the message."""
-        return self._occurs(self._excluded_single, self._excluded_multi, whole)
+    def excluded(self, whole: frozenset[str], text: str = "") -> np.ndarray:
+        """Per entry (by index), whether one of its `excludes` occurs in the message (`whole`:
+        its tokens; `text`: as written, for the excludes matched as phrases)."""
+        mask = self._occurs(self._excluded_single, self._excluded_multi, whole)
+        if self._excluded_phrases and text:
+            written = f" {' '.join(self.normalizer.words(text))} "
+            for phrase, ids in self._excluded_phrases.items():
+                if phrase in written:
+                    mask[ids] = True
+        return mask
 
     def _occurs(self, single: dict[str, np.ndarray], multi: _Multi,
                 query: frozenset[str]) -> np.ndarray:
@@ -331,7 +348,7 @@ class Matcher:
         parts = [p for p in _SENTENCE.split(core) if len(p.split()) >= 3]
         whole = self.tokens(core)
         # An exclude anywhere in the message rules the entry out for every sentence.
-        excluded = self.excluded(whole)
+        excluded = self.excluded(whole, core)
         passes = [text, core] if core != text else [text]
         for part in [*passes, *parts] if len(parts) > 1 else passes:
             floor = self.weights.sentence_information if part not in passes else 0.0

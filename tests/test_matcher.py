@@ -213,6 +213,8 @@ def test_the_frame_of_a_message_is_not_its_question(engine):
                "ondersteuning aan gemeenten precies in? Met vriendelijke groet, Daan")
     assert frame.core(message) == "Wat houdt jullie ondersteuning aan gemeenten precies in?"
     assert frame.core("Hoi, ik ben Anneke uit Epe. Wat doet een buddy?") == "Wat doet een buddy?"
+    assert frame.core("Ik ben Marloes Brink, teamleider wonen bij gemeente Heerdewijk. Wat kost "
+                      "het?") == "Wat kost het?"
     # "buddy" is no role: being one is what the question is about.
     assert frame.core("ik ben net buddy geworden, wat wordt er van mij verwacht?").startswith(
         "ik ben net buddy")
@@ -225,3 +227,14 @@ def test_the_frame_of_a_message_is_not_its_question(engine):
 def test_a_split_compound_does_not_hide_an_exclude(engine):
     # "kerkdienst" is excluded by the entries that share "kerk"; it must not be split.
     assert "kerkdienst" in engine.matcher.tokens("hoe laat begint de kerkdienst")
+
+
+def test_an_exclude_with_function_words_occurs_as_written(engine):
+    m = engine.matcher
+    index = m._index["zorgverzekering-har"]  # excludes "als vrijwilliger", not "vrijwilliger"
+
+    def excluded(text):
+        return bool(m.excluded(m.tokens(text), text)[index])
+
+    assert excluded("ben ik als vrijwilliger verzekerd bij het rijden?")
+    assert not excluded("ik ben vrijwilliger bij het initiatief. hoe zit het met de zorg?")
