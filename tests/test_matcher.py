@@ -238,3 +238,11 @@ def test_an_exclude_with_function_words_occurs_as_written(engine):
 
     assert excluded("ben ik als vrijwilliger verzekerd bij het rijden?")
     assert not excluded("ik ben vrijwilliger bij het initiatief. hoe zit het met de zorg?")
+
+
+def test_a_planned_visit_is_followed_up_by_a_pioneer(engine):
+    message = ("Goedemiddag, gemeente Epe. Wanneer komt jullie pionier nu langs voor het gesprek "
+               "over de pastorie? Er zou volgende week iets gepland staan.")
+    assert kind_and_id(engine, message)[0] is Kind.ESCALATE
+    # The general question is answered.
+    assert kind_and_id(engine, "hoe kan ik contact opnemen met een pionier?")[0] is Kind.ANSWER
