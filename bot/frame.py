@@ -11,6 +11,7 @@ an entry that shares the word nor rules out one that excludes it. The patterns a
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -32,9 +33,16 @@ class Frame:
         self._patterns = tuple(compiled("greeting") + compiled("introduction")
                                + compiled("named", 0) + compiled("signoff"))
 
+        # The same message is ranked more than once (a greeting before a question is tried
+        # as an intent first); most messages have no frame to remove at all.
+        self.core = lru_cache(maxsize=4096)(self._core)  # type: ignore[method-assign]
+
     def core(self, text: str) -> str:
         """`text` without its greeting, self-introductions and sign-off; `text` itself when
         what is left would be too short to be a question."""
+        return self._core(text)
+
+    def _core(self, text: str) -> str:
         core = text
         for pattern in self._patterns:
             core = pattern.sub(" ", core)

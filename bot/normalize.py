@@ -118,6 +118,8 @@ class Normalizer:
         for target in self._targets:
             self._by_initial.setdefault(target[0], []).append(target)
         self._known = lru_cache(maxsize=16384)(self._unknown_word)
+        if vocabulary:
+            common_word("thuisgevers")  # loads the word lists now, not on the first message
         self.tokens = lru_cache(maxsize=8192)(self._tokens)  # type: ignore[method-assign]
 
     def words(self, text: str) -> list[str]:
