@@ -424,18 +424,26 @@ class Matcher:
         out: list[Candidate] = []
         top: list[float] = []  # the `limit` best scores so far, ascending
         bounds = partial + reach
-        for k in (int(o) for o in np.argsort(-bounds, kind="stable")):
-            if len(top) == limit and bounds[k] < top[0]:
+        order = np.argsort(-bounds, kind="stable").tolist()
+        bound, base, entry_of = bounds.tolist(), partial.tolist(), hits.tolist()
+        for k in order:
+            full = len(top) == limit
+            if full and bound[k] < top[0]:
                 break
-            i = int(hits[k])
+            i = entry_of[k]
             item = self._entries[i]
             allowed = self.eligible(item, query, bool(excluded[i]))
-            if not allowed:
+            if not allowed or (full and bound[k] * allowed < top[0]):
                 continue
-            found = process.extractOne(qstring, self._strings[i], scorer=fuzz.ratio)
+            # Once `limit` scores are in, only a fuzzy score that lifts this entry above the
+            # lowest of them matters: rapidfuzz may skip the phrasings that cannot reach it
+            # (an entry that falls short then gets 0 for it and stays out of the top).
+            cutoff = (max(0.0, (top[0] / allowed - base[k]) / reach * 100) if full and reach
+                      else 0.0)
+            found = process.extractOne(qstring, self._strings[i], scorer=fuzz.ratio,
+                                       score_cutoff=min(cutoff, 100.0))
             fuzzy = found[1] / 100 if found is not None else 0.0
-            final = round(min((float(partial[k]) + 100 * damping * w.fuzzy * fuzzy) * allowed,
-                              100.0), 1)
+            final = round(min((base[k] + reach * fuzzy) * allowed, 100.0), 1)
             out.append(Candidate(item.id, final))
             bisect.insort(top, final)
             if len(top) > limit:

@@ -246,3 +246,21 @@ def test_a_planned_visit_is_followed_up_by_a_pioneer(engine):
     assert kind_and_id(engine, message)[0] is Kind.ESCALATE
     # The general question is answered.
     assert kind_and_id(engine, "hoe kan ik contact opnemen met een pionier?")[0] is Kind.ANSWER
+
+
+def test_pruned_ranking_equals_the_exhaustive_one(engine):
+    """`rank` scores entries best bound first and skips the fuzzy comparisons that cannot
+    change the top three; the result must be what scoring every entry in full gives."""
+    import json
+    from pathlib import Path
+
+    m = engine.matcher
+    data = Path(__file__).parent / "data"
+    texts = [json.loads(line)["text"] for name in ("tuning.jsonl", "tuning2.jsonl")
+             for line in (data / name).read_text("utf-8").splitlines()]
+    for text in texts:
+        every = m.rank(text, limit=len(m._entries))
+        top = m.rank(text)
+        assert [c.score for c in top] == [c.score for c in every[:3]], text
+        assert {c.entry_id for c in top if c.score > (every[3].score if len(every) > 3 else -1)} \
+            <= {c.entry_id for c in every[:3]}, text
