@@ -60,6 +60,11 @@ class Intents:
                 standalone=bool(spec.get("standalone", False)),
             ))
         self.rules = tuple(rules)
+        # One pass over all patterns at once rules out most messages (they state no intent);
+        # only the others are tried rule by rule, in order.
+        self._any = re.compile("|".join(
+            [f"(?:{p.pattern})\\Z" for r in rules for p in r.whole]
+            + [f"(?:{p.pattern})" for r in rules for p in r.anywhere]))
         self._audience = {
             Audience(name): tuple(re.compile(p) for p in patterns)
             for name, patterns in data["audience"].items()
@@ -67,7 +72,7 @@ class Intents:
 
     def detect(self, text: str) -> IntentMatch | None:
         folded = fold(text)
-        if not folded:
+        if not folded or not self._any.search(folded):
             return None
         for rule in self.rules:
             found = rule.matches(folded)

@@ -42,6 +42,9 @@ class Scope:
         self._folded = tuple(
             (name, re.compile(p)) for name, patterns in data["folded"].items() for p in patterns
         )
+        # Most questions carry no cue at all: one pass over all patterns at once says so,
+        # and only a message that has one is tried pattern by pattern (for the first in order).
+        self._any = re.compile("|".join(f"(?:{p.pattern})" for _, p in self._folded))
 
     def cue(self, text: str) -> Cue | None:
         """The first sign that a question is beyond the knowledge base, or None."""
@@ -51,6 +54,8 @@ class Scope:
             if found:
                 return Cue("link", found.group(0))
         folded = fold(text)
+        if not self._any.search(folded):
+            return None
         for name, pattern in self._folded:
             found = pattern.search(folded)
             if found:
