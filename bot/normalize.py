@@ -18,7 +18,7 @@ import snowballstemmer
 import yaml
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
-from wordfreq import zipf_frequency
+from wordfreq import iter_wordlist
 
 LEXICON_DIR = Path(__file__).with_name("lexicon")
 MAX_PHRASE = 5
@@ -36,16 +36,17 @@ def fold(text: str) -> str:
     return " ".join(_WORD.findall(text))
 
 
-# How common a word must be (Zipf scale: 3 is once per million words) in Dutch or English
-# writing to count as a real word rather than a typo.
-COMMON_WORD_ZIPF = 3.0
+@lru_cache(maxsize=1)
+def _common_words() -> frozenset[str]:
+    """Words Dutch or English writers use at least once per million words (Zipf ≥ 3, the
+    `wordfreq` "small" lists), as typed and folded."""
+    words = [w for lang in ("nl", "en") for w in iter_wordlist(lang, wordlist="small")]
+    return frozenset(words) | frozenset(fold(w) for w in words)
 
 
-@lru_cache(maxsize=65536)
 def common_word(word: str) -> bool:
-    """Whether `word` (folded) is a word Dutch or English writers commonly use (wordfreq)."""
-    return (zipf_frequency(word, "nl") >= COMMON_WORD_ZIPF
-            or zipf_frequency(word, "en") >= COMMON_WORD_ZIPF)
+    """Whether `word` (folded) is a word Dutch or English writers commonly use."""
+    return word in _common_words()
 
 
 def has_letters(text: str) -> bool:
