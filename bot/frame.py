@@ -19,6 +19,7 @@ import yaml
 from bot.normalize import LEXICON_DIR
 
 MIN_CORE_WORDS = 3  # a core shorter than this is no question of its own: keep the message
+_SPACES = re.compile(r"\s+")
 
 
 class Frame:
@@ -34,17 +35,14 @@ class Frame:
                                + compiled("named", 0) + compiled("signoff"))
 
         # The same message is ranked more than once (a greeting before a question is tried
-        # as an intent first); most messages have no frame to remove at all.
-        self.core = lru_cache(maxsize=4096)(self._core)  # type: ignore[method-assign]
-
-    def core(self, text: str) -> str:
-        """`text` without its greeting, self-introductions and sign-off; `text` itself when
-        what is left would be too short to be a question."""
-        return self._core(text)
+        # as an intent first): `core` is `_core`, cached.
+        self.core = lru_cache(maxsize=4096)(self._core)
 
     def _core(self, text: str) -> str:
+        """`text` without its greeting, self-introductions and sign-off; `text` itself when
+        what is left would be too short to be a question."""
         core = text
         for pattern in self._patterns:
             core = pattern.sub(" ", core)
-        core = re.sub(r"\s+", " ", core).strip(" ,;:.!")
+        core = _SPACES.sub(" ", core).strip(" ,;:.!")
         return core if len(core.split()) >= MIN_CORE_WORDS else text

@@ -206,14 +206,16 @@ class Normalizer:
                     left = self._single(left_word) if left_word and len(left_word) >= 3 else None
                     if left is not None:
                         return (left, right)
+        if real:  # split if a compound, never repaired
+            return (stem,)
         # Typo: "hervestegers" → hervestiger. Short words are left alone: too many neighbours.
-        if len(stem) >= 5 and not real:
+        if len(stem) >= 5:
             cutoff = 80 if len(stem) <= 6 else 84
             repaired = self._repair(stem, cutoff)
             if repaired is not None:
                 return (repaired,)
         # A short word only when one known word is a single slip away ("bddy" → buddy).
-        if 3 <= len(stem) <= 4 and not real:
+        elif len(stem) >= 3:
             found = {self._targets[t] for t, _, _ in process.extract(
                 stem, self._by_initial.get(stem[0], ()), scorer=DamerauLevenshtein.distance,
                 score_cutoff=1, limit=None) if len(t) >= 4}
