@@ -106,6 +106,7 @@ BEYOND = "buiten:"  # id prefix of the kinds of questions the knowledge base doe
 # Up to this many phrasings, the phrasing scores come from per-token postings over all of
 # them; beyond it, from the shortlisted entries' own phrasings only (benchmarks/kb_scaling.py).
 SMALL_BASE_PHRASINGS = 20_000
+HEAD_MIN = 4  # the shortest compound head (`Matcher.heads`) that meets a required concept
 
 
 def entries(candidates: Iterable[Candidate]) -> tuple[Candidate, ...]:
@@ -327,8 +328,19 @@ class Matcher:
                     mask[i] = True
         return mask
 
+    @staticmethod
+    def heads(query: frozenset[str]) -> frozenset[str]:
+        """The query's tokens and the heads of its compounds: a Dutch compound is a kind of
+        its last part ("arbeidsmarktregio" is a regio, "kerkgebouwen" gebouwen), so a
+        required concept is met by a word that ends in it. Only for `requires`: an exclude
+        is not ("regiotaxi" is no regio, nor is "zorgverzekering" the exclude "verzekering")."""
+        heads = {t[k:] for t in query if len(t) >= HEAD_MIN + 3
+                 for k in range(3, len(t) - HEAD_MIN + 1)}
+        return query | heads if heads else query
+
     def eligible(self, item: _Indexed, query: frozenset[str], excluded: bool) -> float:
-        """1.0 for an entry that may answer, less (down to 0) for one that probably should not."""
+        """1.0 for an entry that may answer, less (down to 0) for one that probably should not.
+        `query`: the message's tokens with their compound heads (`heads`)."""
         factor = self.weights.excluded if excluded else 1.0
         if factor and not all(group.any_in(query) for group in item.requires):
             factor *= self.weights.unmet
@@ -415,6 +427,7 @@ class Matcher:
         partial = 100 * damping * (w.phrase * phrase + w.coverage * coverage
                                    + w.keyword * keyword)
         qstring = " ".join(sorted(query))
+        heads = self.heads(query)
         reach = 100 * damping * w.fuzzy  # the most the fuzzy signal can add
         # Entries are scored in full best bound first. The fuzzy signal can add at most
         # `reach` and `eligible` (excludes, requires) only lowers a score, so once `limit`
@@ -432,7 +445,7 @@ class Matcher:
                 break
             i = entry_of[k]
             item = self._entries[i]
-            allowed = self.eligible(item, query, bool(excluded[i]))
+            allowed = self.eligible(item, heads, bool(excluded[i]))
             if not allowed or (full and bound[k] * allowed < top[0]):
                 continue
             # Once `limit` scores are in, only a fuzzy score that lifts this entry above the

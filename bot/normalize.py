@@ -26,6 +26,9 @@ MAX_PHRASE = 5
 _WORD = re.compile(r"[a-z0-9]+")
 _COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _APOSTROPHE = re.compile(r"(?<=[a-z])['’`´](?=[a-z])")
+# "vergunninghouder = statushouder?": between two words, "=" is how a chat writes
+# "is the same as".
+_EQUALS = re.compile(r"(?<=[^\W\d_])\s*=\s*(?=[^\W\d_])")
 
 
 def fold(text: str) -> str:
@@ -33,6 +36,7 @@ def fold(text: str) -> str:
     text = _COMBINING.sub("", unicodedata.normalize("NFKD", text.lower()))
     # "sms'jes", "zo'n": the apostrophe joins, it does not separate.
     text = _APOSTROPHE.sub("", text)
+    text = _EQUALS.sub(" hetzelfde als ", text)
     return " ".join(_WORD.findall(text))
 
 

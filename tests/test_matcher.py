@@ -264,3 +264,18 @@ def test_pruned_ranking_equals_the_exhaustive_one(engine):
         assert [c.score for c in top] == [c.score for c in every[:3]], text
         assert {c.entry_id for c in top if c.score > (every[3].score if len(every) > 3 else -1)} \
             <= {c.entry_id for c in every[:3]}, text
+
+
+def test_a_compound_meets_a_required_concept_by_its_head(engine):
+    m = engine.matcher
+    item = m._entries[m._index["regio-samenwerking"]]  # requires a region concept
+    query = m.tokens("in onze arbeidsmarktregio willen we samen huisvesten")
+    assert "arbeidsmarktregio" in query and not item.requires[0].any_in(query)
+    assert m.eligible(item, m.heads(query), excluded=False) == 1.0
+    # Only the head counts: a word that merely starts with the concept does not meet it.
+    assert "regio" not in m.heads(frozenset({"regiotaxi"}))
+
+
+def test_an_equals_sign_asks_whether_two_terms_are_the_same(engine):
+    assert kind_and_id(engine, "vergunninghouder = statushouder? of is dat wat anders") == (
+        Kind.ANSWER, "statushouder-definitie")

@@ -12,6 +12,9 @@ def n() -> Normalizer:
 def test_fold_removes_case_accents_emoji_and_punctuation():
     assert fold("Oekraïne?! 🙏 Café") == "oekraine cafe"
     assert fold("sms'jes") == "smsjes"
+    # Between two words "=" reads "is the same as"; in a figure it is no word.
+    assert fold("vergunninghouder = statushouder?") == "vergunninghouder hetzelfde als statushouder"
+    assert fold("x = 3") == "x 3"
 
 
 def test_sms_shorthand_is_expanded(n):
