@@ -28,11 +28,14 @@ _COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\
 _APOSTROPHE = re.compile(r"(?<=[a-z])['’`´](?=[a-z])")
 # "vergunninghouder = statushouder?": between two words, "=" is how a chat writes
 # "is the same as".
+# "VN" in capitals is the United Nations, not the SMS shorthand "vn" (van).
+_UN = re.compile(r"\bVN\b")
 _EQUALS = re.compile(r"(?<=[^\W\d_])\s*=\s*(?=[^\W\d_])")
 
 
 def fold(text: str) -> str:
     """Lower case without accents; emoji and punctuation become spaces."""
+    text = _UN.sub("Verenigde Naties", text)
     text = _COMBINING.sub("", unicodedata.normalize("NFKD", text.lower()))
     # "sms'jes", "zo'n": the apostrophe joins, it does not separate.
     text = _APOSTROPHE.sub("", text)

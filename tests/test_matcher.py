@@ -279,3 +279,8 @@ def test_a_compound_meets_a_required_concept_by_its_head(engine):
 def test_an_equals_sign_asks_whether_two_terms_are_the_same(engine):
     assert kind_and_id(engine, "vergunninghouder = statushouder? of is dat wat anders") == (
         Kind.ANSWER, "statushouder-definitie")
+
+
+def test_the_un_in_capitals_meets_the_resettlement_concept(engine):
+    assert kind_and_id(engine, "hebben jullie ervaring met mensen die via de VN komen?") == (
+        Kind.ANSWER, "hervestigers")
