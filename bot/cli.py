@@ -44,6 +44,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     engine = _engine(_settings())
     metrics = evaluate(engine, read_cases(Path(args.file), args.split))
+    if args.metrics_only:  # a held-out set is measured without its questions being shown
+        metrics = {k: v for k, v in metrics.items() if k != "items"} | {"items": []}
     if args.json:
         print(json.dumps(metrics, ensure_ascii=False))
     else:
@@ -136,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--split", choices=["odd", "even"],
                    help="only the odd (tuning) or even (held-out) lines")
+    p.add_argument("--metrics-only", action="store_true",
+                   help="the figures without the questions and their decisions (for a "
+                        "held-out set: measured, never read)")
     p.set_defaults(func=cmd_eval)
 
     kb = sub.add_parser("kb", help="knowledge base").add_subparsers(dest="kb", required=True)

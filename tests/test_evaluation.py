@@ -37,3 +37,17 @@ def test_no_phrasing_is_a_near_copy_of_a_dev_question(kb):
             for _, score, i in [process.extractOne(fold(q), dev, scorer=fuzz.ratio)]
             if score >= 88]
     assert near == []
+
+
+def test_metrics_only_shows_no_question(capsys):
+    import json
+
+    from bot.cli import main
+
+    assert main(["eval", str(DEV), "--split", "even", "--json", "--metrics-only"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["items"] == [] and metrics["n"] == len(read_cases(DEV, "even"))
+    assert main(["eval", str(DEV), "--split", "even", "--metrics-only"]) == 0
+    out = capsys.readouterr().out
+    assert "misses" not in out and "in scope, correct" in out
+    assert not any(c.text[:40] in out for c in read_cases(DEV, "even"))
