@@ -45,7 +45,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     engine = _engine(_settings())
     metrics = evaluate(engine, read_cases(Path(args.file), args.split))
     if args.metrics_only:  # a held-out set is measured without its questions being shown
-        metrics = {k: v for k, v in metrics.items() if k != "items"} | {"items": []}
+        metrics = {**metrics, "items": []}
     if args.json:
         print(json.dumps(metrics, ensure_ascii=False))
     else:

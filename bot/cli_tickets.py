@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import getpass
 import os
 import sys
@@ -34,6 +35,22 @@ def _with_db(work: Callable[[Database], Awaitable[T]]) -> T:
             await db.dispose()
 
     return asyncio.run(run())
+
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _reports_ticket_errors(command: Command) -> Command:
+    """A ticket that does not exist or cannot take the step is said plainly, exit code 1."""
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except TicketError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+
+    return run
 
 
 def _age(seconds: float) -> str:
@@ -64,12 +81,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+@_reports_ticket_errors
 def cmd_show(args: argparse.Namespace) -> int:
-    try:
-        detail = _with_db(lambda db: Tickets(db).get(args.number))
-    except TicketError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    detail = _with_db(lambda db: Tickets(db).get(args.number))
     c = detail.card
     print(f"#{c.number} {label(c.status)} · {c.channel.value} · {c.display_name or 'onbekend'} "
           f"{c.masked_address} · {c.audience} · {c.language}")
@@ -88,24 +102,18 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+@_reports_ticket_errors
 def cmd_answer(args: argparse.Namespace) -> int:
     text = " ".join(args.text)
-    try:
-        delivery = _with_db(lambda db: Tickets(db).answer(args.number, text, _pioneer(args)))
-    except TicketError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    delivery = _with_db(lambda db: Tickets(db).answer(args.number, text, _pioneer(args)))
     print(f"Antwoord op #{args.number} opgeslagen (bezorging {delivery}); de server "
           "(`serve`) bezorgt het. Volg het met `tickets show`.")
     return 0
 
 
+@_reports_ticket_errors
 def cmd_retry(args: argparse.Namespace) -> int:
-    try:
-        queued = _with_db(lambda db: Tickets(db).retry(args.number))
-    except TicketError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    queued = _with_db(lambda db: Tickets(db).retry(args.number))
     if not queued:
         print(f"#{args.number} heeft geen mislukt, tegengehouden of onzeker antwoord.",
               file=sys.stderr)
@@ -115,12 +123,9 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return 0
 
 
+@_reports_ticket_errors
 def cmd_close(args: argparse.Namespace) -> int:
-    try:
-        _with_db(lambda db: Tickets(db).close(args.number, _pioneer(args)))
-    except TicketError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    _with_db(lambda db: Tickets(db).close(args.number, _pioneer(args)))
     print(f"#{args.number} gesloten.")
     return 0
 

@@ -26,10 +26,10 @@ MAX_PHRASE = 5
 _WORD = re.compile(r"[a-z0-9]+")
 _COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _APOSTROPHE = re.compile(r"(?<=[a-z])['’`´](?=[a-z])")
-# "vergunninghouder = statushouder?": between two words, "=" is how a chat writes
-# "is the same as".
 # "VN" in capitals is the United Nations, not the SMS shorthand "vn" (van).
 _UN = re.compile(r"\bVN\b")
+# "vergunninghouder = statushouder?": between two words, "=" is how a chat writes
+# "is the same as".
 _EQUALS = re.compile(r"(?<=[^\W\d_])\s*=\s*(?=[^\W\d_])")
 
 
