@@ -122,8 +122,11 @@ class Normalizer:
                 if len(key) == 1 and canonical in vocabulary:
                     self._targets.setdefault(key[0], canonical)
         # Grouped by first letter: a typo rarely changes it, and it keeps the search small.
+        # In alphabetical order: of two targets equally close to a typo the first wins, and
+        # that must not depend on how a set happens to iterate in this process (hash seed):
+        # every web process answers a message alike.
         self._by_initial: dict[str, list[str]] = {}
-        for target in self._targets:
+        for target in sorted(self._targets):
             self._by_initial.setdefault(target[0], []).append(target)
         self._known = lru_cache(maxsize=16384)(self._unknown_word)
         if vocabulary:

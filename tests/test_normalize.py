@@ -71,3 +71,22 @@ def test_gsm7_conversion_and_segments():
     assert segments("a" * 160) == 1 and segments("a" * 161) == 2 and segments("€" * 80) == 1
     long = fit("woord " * 200, 3)
     assert segments(long) <= 3 and long.endswith("...")
+
+
+def test_a_typo_equally_close_to_two_words_is_repaired_alike_in_every_process():
+    # "gebruikn" (stem "bruikn") is as close to "bruik" as to "bruin". Which one a set of
+    # words yields first depends on the process's hash seed; the repair must not, or two
+    # web processes answer one message differently.
+    import os
+    import subprocess
+    import sys
+
+    script = ("from bot.normalize import Normalizer; b = Normalizer(); "
+              "n = Normalizer(b.lexicon, vocabulary=frozenset({'bruin', 'bruik', 'bruid'})); "
+              "print(n.tokens('gebruikn'))")
+    seen = {
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       check=True, env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout
+        for seed in range(4)
+    }
+    assert seen == {"('bruik',)\n"}
