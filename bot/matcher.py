@@ -208,6 +208,12 @@ class Matcher:
         self._excluded_phrases = {f" {p} ": np.asarray(v, dtype=np.int32)
                                   for p, v in phrases.items()}
         self._keyword_single, self._keyword_multi = _by_word([e.keywords for e in indexed])
+        # Required concepts likewise, group by group: an entry is eligible in full when each
+        # of its groups has a word in the message (`eligibility`).
+        groups = [(i, group) for i, item in enumerate(indexed) for group in item.requires]
+        self._required_single, self._required_multi = _by_word([g for _, g in groups])
+        self._group_owner = np.asarray([i for i, _ in groups], dtype=np.int32)
+        self._groups_needed = np.bincount(self._group_owner, minlength=len(indexed))
 
         vocabulary = frozenset().union(*(e.vocabulary for e in indexed))
         for item in indexed:
@@ -315,10 +321,10 @@ class Matcher:
         return mask
 
     def _occurs(self, single: dict[str, np.ndarray], multi: _Multi,
-                query: frozenset[str]) -> np.ndarray:
-        """Per entry, whether one of its terms (one word: `single`; more: `multi`, filed
-        under one of their words) occurs in `query`."""
-        mask = np.zeros(len(self._entries), dtype=bool)
+                query: frozenset[str], size: int | None = None) -> np.ndarray:
+        """Per entry (or per `size` items), whether one of its terms (one word: `single`;
+        more: `multi`, filed under one of their words) occurs in `query`."""
+        mask = np.zeros(len(self._entries) if size is None else size, dtype=bool)
         for token in query:
             ids = single.get(token)
             if ids is not None:
@@ -338,12 +344,17 @@ class Matcher:
                  for k in range(3, len(t) - HEAD_MIN + 1)}
         return query | heads if heads else query
 
-    def eligible(self, item: _Indexed, query: frozenset[str], excluded: bool) -> float:
-        """1.0 for an entry that may answer, less (down to 0) for one that probably should not.
-        `query`: the message's tokens with their compound heads (`heads`)."""
-        factor = self.weights.excluded if excluded else 1.0
-        if factor and not all(group.any_in(query) for group in item.requires):
-            factor *= self.weights.unmet
+    def eligibility(self, query: frozenset[str], excluded: np.ndarray) -> np.ndarray:
+        """Per entry, 1.0 when it may answer, less (down to 0) when it probably should not:
+        one of its `excludes` occurs (`excluded`, per entry), or not each of its `requires`
+        groups has a word in `query` (the message's tokens with their compound heads,
+        `heads`)."""
+        w = self.weights
+        factor = np.where(excluded, w.excluded, 1.0)
+        met = self._occurs(self._required_single, self._required_multi, query,
+                           len(self._group_owner))
+        unmet = np.bincount(self._group_owner[met], minlength=len(factor)) < self._groups_needed
+        factor[unmet] *= w.unmet
         return factor
 
     def rank(self, text: str, limit: int = 3) -> list[Candidate]:
@@ -362,13 +373,20 @@ class Matcher:
         # An exclude anywhere in the message rules the entry out for every sentence.
         excluded = self.excluded(whole, core)
         passes = [text, core] if core != text else [text]
+        # Parts that come down to the same tokens rank alike: each set is ranked once (the
+        # whole message first, whose result holds its sentences' with a floor).
+        ranked_already: set[frozenset[str]] = set()
         for part in [*passes, *parts] if len(parts) > 1 else passes:
+            query = self.tokens(part)
+            if query in ranked_already:
+                continue
+            ranked_already.add(query)
             floor = self.weights.sentence_information if part not in passes else 0.0
-            for candidate in self._rank(part, excluded, floor, limit):
+            for candidate in self._rank(query, excluded, floor, limit):
                 if candidate.score > best.get(candidate.entry_id, -1.0):
                     best[candidate.entry_id] = candidate.score
         ranked = sorted(best.items(), key=lambda kv: -kv[1])[:limit]
-        known = [t for t in whole if t in self._idf]
+        known = sorted(t for t in whole if t in self._idf)
         if not ranked or not known:
             return [Candidate(k, v, beyond=k.startswith(BEYOND)) for k, v in ranked]
         support = self._bayes(known)
@@ -400,9 +418,8 @@ class Matcher:
         p = np.exp(log)
         return p / p.sum()  # type: ignore[no-any-return]
 
-    def _rank(self, text: str, excluded: np.ndarray, floor: float = 0.0,
+    def _rank(self, query: frozenset[str], excluded: np.ndarray, floor: float = 0.0,
               limit: int = 3) -> list[Candidate]:
-        query = self.tokens(text)
         if not query:
             return []
         w = self.weights
@@ -427,10 +444,10 @@ class Matcher:
         partial = 100 * damping * (w.phrase * phrase + w.coverage * coverage
                                    + w.keyword * keyword)
         qstring = " ".join(sorted(query))
-        heads = self.heads(query)
+        allowance = self.eligibility(self.heads(query), excluded)[hits].tolist()
         reach = 100 * damping * w.fuzzy  # the most the fuzzy signal can add
         # Entries are scored in full best bound first. The fuzzy signal can add at most
-        # `reach` and `eligible` (excludes, requires) only lowers a score, so once `limit`
+        # `reach` and `eligibility` (excludes, requires) only lowers a score, so once `limit`
         # entries score more than the next one could, the rest cannot enter the top `limit`
         # (of this sentence, nor of the whole message: the entries ahead of them keep their
         # scores there too).
@@ -443,9 +460,7 @@ class Matcher:
             full = len(top) == limit
             if full and bound[k] < top[0]:
                 break
-            i = entry_of[k]
-            item = self._entries[i]
-            allowed = self.eligible(item, heads, bool(excluded[i]))
+            allowed = allowance[k]
             if not allowed or (full and bound[k] * allowed < top[0]):
                 continue
             # Once `limit` scores are in, only a fuzzy score that lifts this entry above the
@@ -453,11 +468,12 @@ class Matcher:
             # (an entry that falls short then gets 0 for it and stays out of the top).
             cutoff = (max(0.0, (top[0] / allowed - base[k]) / reach * 100) if full and reach
                       else 0.0)
+            i = entry_of[k]
             found = process.extractOne(qstring, self._strings[i], scorer=fuzz.ratio,
                                        score_cutoff=min(cutoff, 100.0))
             fuzzy = found[1] / 100 if found is not None else 0.0
             final = round(min((base[k] + reach * fuzzy) * allowed, 100.0), 1)
-            out.append(Candidate(item.id, final))
+            out.append(Candidate(self._entries[i].id, final))
             bisect.insort(top, final)
             if len(top) > limit:
                 top.pop(0)

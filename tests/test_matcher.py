@@ -1,5 +1,7 @@
 """Matcher decisions on small, readable cases."""
 
+import numpy as np
+
 from bot.decision import Kind, Thresholds, decide
 from bot.matcher import Candidate
 from bot.messages import Channel
@@ -271,7 +273,9 @@ def test_a_compound_meets_a_required_concept_by_its_head(engine):
     item = m._entries[m._index["regio-samenwerking"]]  # requires a region concept
     query = m.tokens("in onze arbeidsmarktregio willen we samen huisvesten")
     assert "arbeidsmarktregio" in query and not item.requires[0].any_in(query)
-    assert m.eligible(item, m.heads(query), excluded=False) == 1.0
+    nothing_excluded = np.zeros(len(m._entries), dtype=bool)
+    assert m.eligibility(m.heads(query), nothing_excluded)[m._index[item.id]] == 1.0
+    assert m.eligibility(query, nothing_excluded)[m._index[item.id]] < 1.0
     # Only the head counts: a word that merely starts with the concept does not meet it.
     assert "regio" not in m.heads(frozenset({"regiotaxi"}))
 
