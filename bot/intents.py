@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from bot.anyof import AnyOf
 from bot.messages import Audience
 from bot.normalize import LEXICON_DIR, fold
 
@@ -62,17 +63,14 @@ class Intents:
         self.rules = tuple(rules)
         # One pass over all patterns at once rules out most messages (they state no intent);
         # only the others are tried rule by rule, in order.
-        self._any = re.compile("|".join(
-            [f"(?:{p.pattern})\\Z" for r in rules for p in r.whole]
-            + [f"(?:{p.pattern})" for r in rules for p in r.anywhere]))
-        self._audience = {
-            Audience(name): tuple(re.compile(p) for p in patterns)
-            for name, patterns in data["audience"].items()
-        }
+        self._any = AnyOf((p.pattern for r in rules for p in r.anywhere),
+                          whole=(p.pattern for r in rules for p in r.whole))
+        self._audience = {Audience(name): AnyOf(patterns)
+                          for name, patterns in data["audience"].items()}
 
     def detect(self, text: str) -> IntentMatch | None:
         folded = fold(text)
-        if not folded or not self._any.search(folded):
+        if not folded or not self._any(folded):
             return None
         for rule in self.rules:
             found = rule.matches(folded)
@@ -83,7 +81,7 @@ class Intents:
 
     def audience(self, text: str) -> Audience | None:
         folded = fold(text)
-        for audience, patterns in self._audience.items():
-            if any(p.search(folded) for p in patterns):
+        for audience, matches in self._audience.items():
+            if matches(folded):
                 return audience
         return None

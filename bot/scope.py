@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from bot.anyof import AnyOf
 from bot.normalize import LEXICON_DIR, fold
 
 # Cues about a subject (benefits, immigration, property...), as opposed to the form of the
@@ -44,7 +45,7 @@ class Scope:
         )
         # Most questions carry no cue at all: one pass over all patterns at once says so,
         # and only a message that has one is tried pattern by pattern (for the first in order).
-        self._any = re.compile("|".join(f"(?:{p.pattern})" for _, p in self._folded))
+        self._any = AnyOf(p.pattern for _, p in self._folded)
 
     def cue(self, text: str) -> Cue | None:
         """The first sign that a question is beyond the knowledge base, or None."""
@@ -54,7 +55,7 @@ class Scope:
             if found:
                 return Cue("link", found.group(0))
         folded = fold(text)
-        if not self._any.search(folded):
+        if not self._any(folded):
             return None
         for name, pattern in self._folded:
             found = pattern.search(folded)
