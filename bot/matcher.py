@@ -23,6 +23,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -214,6 +215,8 @@ class Matcher:
         self._required_single, self._required_multi = _by_word([g for _, g in groups])
         self._group_owner = np.asarray([i for i, _ in groups], dtype=np.int32)
         self._groups_needed = np.bincount(self._group_owner, minlength=len(indexed))
+        self._concept_words = frozenset().union(*(g.single.union(*g.multi) for _, g in groups))
+        self._concepts = lru_cache(maxsize=16384)(self._concepts_of)
 
         vocabulary = frozenset().union(*(e.vocabulary for e in indexed))
         for item in indexed:
@@ -268,7 +271,10 @@ class Matcher:
                     by_token.setdefault(token, []).append(row)
             self._phrasings_with = {t: np.asarray(v, dtype=np.int32) for t, v in by_token.items()}
         self._count = np.bincount(np.asarray(owner, dtype=np.int32), minlength=len(indexed))
-        self._first = np.r_[0, np.cumsum(self._count)[:-1]]
+        self._first = np.cumsum(self._count) - self._count
+        # Where each entry's run starts, for `np.maximum.reduceat` over all phrasings (an
+        # entry without phrasings, if any, points at a row in range and is zeroed after).
+        self._first_row = np.minimum(self._first, max(0, len(owner) - 1))
         self._phrasing_weight = np.asarray(phrasing_weight)
         # First stage: an inverted index from token to entries, so the information an entry
         # shares with a question is one numpy pass whatever the size of the knowledge base.
@@ -344,14 +350,18 @@ class Matcher:
                  for k in range(3, len(t) - HEAD_MIN + 1)}
         return query | heads if heads else query
 
+    def _concepts_of(self, token: str) -> frozenset[str]:
+        """The words of required concepts that `token` is or has as its head (`heads`)."""
+        return self.heads(frozenset((token,))) & self._concept_words
+
     def eligibility(self, query: frozenset[str], excluded: np.ndarray) -> np.ndarray:
         """Per entry, 1.0 when it may answer, less (down to 0) when it probably should not:
         one of its `excludes` occurs (`excluded`, per entry), or not each of its `requires`
-        groups has a word in `query` (the message's tokens with their compound heads,
-        `heads`)."""
+        groups has a word in `query`, itself or as the head of a compound (`heads`)."""
         w = self.weights
         factor = np.where(excluded, w.excluded, 1.0)
-        met = self._occurs(self._required_single, self._required_multi, query,
+        concepts = frozenset().union(*map(self._concepts, query))
+        met = self._occurs(self._required_single, self._required_multi, concepts,
                            len(self._group_owner))
         unmet = np.bincount(self._group_owner[met], minlength=len(factor)) < self._groups_needed
         factor[unmet] *= w.unmet
@@ -382,9 +392,9 @@ class Matcher:
                 continue
             ranked_already.add(query)
             floor = self.weights.sentence_information if part not in passes else 0.0
-            for candidate in self._rank(query, excluded, floor, limit):
-                if candidate.score > best.get(candidate.entry_id, -1.0):
-                    best[candidate.entry_id] = candidate.score
+            for entry_id, score in self._rank(query, excluded, floor, limit):
+                if score > best.get(entry_id, -1.0):
+                    best[entry_id] = score
         ranked = sorted(best.items(), key=lambda kv: -kv[1])[:limit]
         known = sorted(t for t in whole if t in self._idf)
         if not ranked or not known:
@@ -411,15 +421,17 @@ class Matcher:
 
     def _bayes(self, known: list[str]) -> np.ndarray:
         """P(entry | known question tokens) for every entry, naive Bayes, uniform prior."""
-        log = self._bayes_base * len(known)
-        for token in known:
-            log[self._postings[token]] += self._bayes_gain[token]
+        log = self._bayes_base * len(known) + np.bincount(
+            np.concatenate([self._postings[t] for t in known]),
+            weights=np.concatenate([self._bayes_gain[t] for t in known]),
+            minlength=len(self._bayes_base))
         log -= log.max()
         p = np.exp(log)
         return p / p.sum()  # type: ignore[no-any-return]
 
     def _rank(self, query: frozenset[str], excluded: np.ndarray, floor: float = 0.0,
-              limit: int = 3) -> list[Candidate]:
+              limit: int = 3) -> list[tuple[str, float]]:
+        """(entry id, score) of the entries that may be among the `limit` best for `query`."""
         if not query:
             return []
         w = self.weights
@@ -444,14 +456,14 @@ class Matcher:
         partial = 100 * damping * (w.phrase * phrase + w.coverage * coverage
                                    + w.keyword * keyword)
         qstring = " ".join(sorted(query))
-        allowance = self.eligibility(self.heads(query), excluded)[hits].tolist()
+        allowance = self.eligibility(query, excluded)[hits].tolist()
         reach = 100 * damping * w.fuzzy  # the most the fuzzy signal can add
         # Entries are scored in full best bound first. The fuzzy signal can add at most
         # `reach` and `eligibility` (excludes, requires) only lowers a score, so once `limit`
         # entries score more than the next one could, the rest cannot enter the top `limit`
         # (of this sentence, nor of the whole message: the entries ahead of them keep their
         # scores there too).
-        out: list[Candidate] = []
+        out: list[tuple[str, float]] = []
         top: list[float] = []  # the `limit` best scores so far, ascending
         bounds = partial + reach
         order = np.argsort(-bounds, kind="stable").tolist()
@@ -473,7 +485,7 @@ class Matcher:
                                        score_cutoff=min(cutoff, 100.0))
             fuzzy = found[1] / 100 if found is not None else 0.0
             final = round(min((base[k] + reach * fuzzy) * allowed, 100.0), 1)
-            out.append(Candidate(self._entries[i].id, final))
+            out.append((self._entries[i].id, final))
             bisect.insort(top, final)
             if len(top) > limit:
                 top.pop(0)
@@ -482,18 +494,24 @@ class Matcher:
     def _phrase(self, known: list[str], wq: float, hits: np.ndarray) -> np.ndarray:
         """Per entry in `hits`, how well its best phrasing matches: the weight it shares with
         the question against both sizes, common / (wq + wp) + common / (2 wp)."""
+        if self._phrasings_with is not None:
+            # A small base: every phrasing at once, then the best of each hit's run.
+            c = self._accumulate(self._phrasings_with, known, len(self._row_size))
+            wp = self._phrasing_weight
+            score = c / (wq + wp) + 0.5 * c / wp
+            best = np.maximum.reduceat(score, self._first_row)
+            best[self._count == 0] = 0.0
+            return best[hits]  # type: ignore[no-any-return]
         # The phrasings of the hits (each entry's are a contiguous run), hit by hit.
         start, count = self._first[hits], self._count[hits]
-        offsets = np.r_[0, np.cumsum(count)[:-1]]
+        offsets = np.cumsum(count) - count
         rows = np.repeat(start - offsets, count) + np.arange(int(count.sum()))
-        if self._phrasings_with is not None:
-            c = self._accumulate(self._phrasings_with, known, len(self._row_size))[rows]
-        elif len(rows):
+        if len(rows):
             # Their tokens, weighed by the question: the weight each phrasing shares with it.
             weight = np.zeros(len(self._token_id))
             weight[[self._token_id[t] for t in known]] = [self._idf[t] for t in known]
             first, size = self._row_start[rows], self._row_size[rows]
-            within = np.r_[0, np.cumsum(size)[:-1]]
+            within = np.cumsum(size) - size
             cells = np.repeat(first - within, size) + np.arange(int(size.sum()))
             c = np.add.reduceat(weight[self._row_tokens[cells]], within)
         else:

@@ -132,13 +132,19 @@ class Normalizer:
         if vocabulary:
             common_word("thuisgevers")  # loads the word lists now, not on the first message
         self.tokens = lru_cache(maxsize=8192)(self._tokens)  # type: ignore[method-assign]
+        # A message's words are wanted twice: for its tokens, and by the matcher for the
+        # excludes that are matched as written.
+        self.words = lru_cache(maxsize=1024)(self._words)  # type: ignore[method-assign]
 
-    def words(self, text: str) -> list[str]:
+    def words(self, text: str) -> tuple[str, ...]:
         """Folded words with SMS shorthand expanded; nothing dropped, nothing stemmed."""
+        return self._words(text)
+
+    def _words(self, text: str) -> tuple[str, ...]:
         out: list[str] = []
         for word in fold(text).split():
             out.extend(self.lexicon.abbreviations.get(word, (word,)))
-        return out
+        return tuple(out)
 
     def stem(self, word: str) -> str:
         return str(self._stem(word))

@@ -18,10 +18,10 @@ def test_fold_removes_case_accents_emoji_and_punctuation():
 
 
 def test_sms_shorthand_is_expanded(n):
-    assert n.words("wt kost t ons als gem") == ["wat", "kost", "het", "ons", "als", "gemeente"]
+    assert n.words("wt kost t ons als gem") == ("wat", "kost", "het", "ons", "als", "gemeente")
     # "vn" is "van"; "VN" in capitals the United Nations.
-    assert n.words("vn de VN-vluchtelingenorganisatie") == [
-        "van", "de", "verenigde", "naties", "vluchtelingenorganisatie"]
+    assert n.words("vn de VN-vluchtelingenorganisatie") == (
+        "van", "de", "verenigde", "naties", "vluchtelingenorganisatie")
 
 
 def test_synonyms_meet(n):
