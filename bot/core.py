@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,17 @@ def build_engine(settings: Settings) -> DialogueEngine:
     """Load the knowledge base (raises KnowledgeError) and build the engine around it."""
     kb = load(Path(settings.knowledge_dir))
     return DialogueEngine(kb, hours=business_hours(settings))
+
+
+def freeze_startup_objects() -> None:
+    """Leave what startup built (the knowledge base, the matcher's index, the libraries'
+    modules: some 150 000 objects) out of the garbage collector's collections: each full
+    one walked them all, a pause of 70 ms and more in the middle of answering webhooks
+    (benchmarks/load.py's p99), and a decision that triggers a younger one pays for the
+    objects startup left in it (benchmarks/quality.py's p99). They live as long as the
+    process anyway. The web app calls this once started; the benchmarks after building."""
+    gc.collect()
+    gc.freeze()
 
 
 def build_core(settings: Settings, engine: DialogueEngine | None = None) -> Core:

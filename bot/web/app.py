@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from bot import retention
 from bot.config import Settings
-from bot.core import Core, build_core
+from bot.core import Core, build_core, freeze_startup_objects
 from bot.storage.migrate import upgrade
 from bot.web import channels, chat, guard, health, metrics, queue
 from bot.web.keys import CORE, SETTINGS
@@ -54,12 +53,7 @@ def create_app(
 
 
 async def _freeze_startup_objects(_app: web.Application) -> None:
-    """Leave what startup built (the knowledge base, the matcher's index, the libraries'
-    modules: some 150 000 objects) out of the garbage collector's full collections: each
-    one walked them all, a pause of 70 ms and more in the middle of answering webhooks
-    (benchmarks/load.py's p99). They live as long as the process anyway."""
-    gc.collect()
-    gc.freeze()
+    freeze_startup_objects()
 
 
 async def _home(_request: web.Request) -> web.Response:
