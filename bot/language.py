@@ -6,9 +6,12 @@ to tell Dutch from English and notice when a message is neither.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from bot.normalize import fold
+
+_OTHER_SCRIPT = re.compile(r"[^\x00-\x7f\u00c0-\u024f]")
 
 
 class Detected(StrEnum):
@@ -33,11 +36,13 @@ como que""".split()) - _NL - _EN
 
 
 def detect(text: str) -> Detected:
-    letters = [c for c in text if c.isalpha()]
+    letters = sum(map(str.isalpha, text))
     if not letters:
         return Detected.UNKNOWN
-    latin = sum(1 for c in letters if c.isascii() or "\u00c0" <= c <= "\u024f")
-    if latin < len(letters) / 2:
+    # Letters of other scripts (Arabic, Cyrillic, Tigrinya...): neither ASCII nor Latin-1/
+    # Latin Extended.
+    foreign = sum(map(str.isalpha, _OTHER_SCRIPT.findall(text)))
+    if letters - foreign < letters / 2:
         return Detected.OTHER
     words = fold(text).split()
     nl = sum(w in _NL for w in words)

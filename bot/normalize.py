@@ -33,6 +33,9 @@ _UN = re.compile(r"\bVN\b")
 _EQUALS = re.compile(r"(?<=[^\W\d_])\s*=\s*(?=[^\W\d_])")
 
 
+# The language, the intents, the scope and the matcher each look at a message in turn: a few
+# entries fold it once for all of them, and keep nothing of earlier messages.
+@lru_cache(maxsize=8)
 def fold(text: str) -> str:
     """Lower case without accents; emoji and punctuation become spaces."""
     text = _UN.sub("Verenigde Naties", text)
@@ -164,7 +167,7 @@ class Normalizer:
 
     def _tokens(self, text: str) -> tuple[str, ...]:
         words = self.words(text)
-        names = self.names(text) if self.vocabulary else frozenset()
+        names: frozenset[str] | None = None  # found when a word is unknown, not before
         stems = [self._stem(w) for w in words]
         out: list[str] = []
         i = 0
@@ -181,6 +184,8 @@ class Normalizer:
                 if words[i] not in self.lexicon.stopwords and len(words[i]) > 1:
                     if (self.vocabulary and stems[i] not in self.vocabulary
                             and stems[i] not in self.keep):
+                        if names is None:
+                            names = self.names(text)
                         if words[i] not in names:
                             out.extend(self._known(words[i], stems[i]))
                     else:

@@ -90,3 +90,17 @@ def test_a_typo_equally_close_to_two_words_is_repaired_alike_in_every_process():
         for seed in range(4)
     }
     assert seen == {"('bruik',)\n"}
+
+
+def test_language_of_a_message():
+    from bot.language import Detected, detect
+
+    assert detect("Hoe zit het met de HAR-vergoeding? 🙂") is Detected.NL
+    assert detect("How does the church get paid for the building?") is Detected.EN
+    assert detect("Wie geht es Ihnen, ich bitte um Hilfe") is Detected.OTHER
+    # Mostly another script: not Dutch, whatever Latin words it carries.
+    assert detect("مرحبا، أريد أن أسأل عن السكن HAR") is Detected.OTHER
+    assert detect("Привет, у нас вопрос о жилье") is Detected.OTHER
+    # Accented Latin letters are Latin: "één coördinator" is Dutch.
+    assert detect("één coördinator voor de ŝ") is Detected.NL
+    assert detect("👍 123") is Detected.UNKNOWN
