@@ -290,3 +290,14 @@ def test_an_equals_sign_asks_whether_two_terms_are_the_same(engine):
 def test_the_un_in_capitals_meets_the_resettlement_concept(engine):
     assert kind_and_id(engine, "hebben jullie ervaring met mensen die via de VN komen?") == (
         Kind.ANSWER, "hervestigers")
+
+
+def test_not_being_a_church_is_about_faith_not_about_a_building(engine):
+    # "geen kerk" is no church word: a building in the same message does not make it a
+    # question about offering that building.
+    assert kind_and_id(engine, "ons dorpshuis is niet kerkelijk, kunnen we toch aansluiten?") == (
+        Kind.ANSWER, "levensbeschouwing")
+    assert kind_and_id(engine, "We are not a church but a neighbourhood association, "
+                               "can we join?") == (Kind.ANSWER, "levensbeschouwing")
+    assert kind_and_id(engine, "onze kerk heeft een leeg dorpshuis, kunnen jullie daar "
+                               "iets mee?") == (Kind.ANSWER, "vastgoed-zoeken")
