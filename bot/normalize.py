@@ -102,7 +102,7 @@ class Normalizer:
         excludes: "mijn zorgverzekeraar" must not attract "zorgverzekring")."""
         self.lexicon = lexicon or Lexicon.load()
         self._stemmer = snowballstemmer.stemmer("dutch")
-        self._stem = lru_cache(maxsize=65536)(self._stemmer.stemWord)
+        self._stem = lru_cache(maxsize=65536)(self._stem_word)
         self.canonical = frozenset(self.lexicon.synonyms)
         self._phrases: dict[tuple[str, ...], str] = {}
         for canonical, variants in self.lexicon.synonyms.items():
@@ -151,6 +151,23 @@ class Normalizer:
 
     def stem(self, word: str) -> str:
         return str(self._stem(word))
+
+    def _stem_word(self, word: str) -> str:
+        """Snowball's Dutch stem, with the "ge" it drops from the front or the middle of a
+        word put back. Snowball treats it as the prefix of a past participle ("gebruikt" →
+        bruik), but it drops it from many words that are no participle at all, and they
+        then meet words of another meaning: "gewoon" met wonen, "gezin" zin, "gelijk" lijkt,
+        "gemeente" meen, "begeleiding" beleid. With the "ge" kept each stays apart, and a
+        participle still meets its other forms: gebruikt and gebruiken are both gebruik."""
+        stem = str(self._stemmer.stemWord(word))
+        at = word.find("ge")
+        while at != -1:
+            rest = stem[at:]
+            if (rest and stem.startswith(word[:at]) and not rest.startswith("ge")
+                    and word[at + 2:].startswith(rest)):
+                return stem[:at] + "ge" + rest
+            at = word.find("ge", at + 1)
+        return stem
 
     @staticmethod
     def names(text: str) -> frozenset[str]:

@@ -113,3 +113,16 @@ def test_forms_the_stemmer_does_not_unify_meet_through_synonyms(n):
     assert n.tokens("kerkje") == n.tokens("kerk")
     assert n.tokens("wie betaalt dat") == n.tokens("wie draait op voor")
     assert n.tokens("we werken samen") == n.tokens("samenwerking")
+
+
+def test_a_ge_that_is_part_of_the_word_is_not_stemmed_away(n):
+    # Snowball drops "ge" as if it were a participle's prefix; these words then met words
+    # of another meaning.
+    assert "huisvesting" not in n.tokens("kunnen we gewoon beginnen")
+    assert "gezin" not in n.tokens("heb je zin om te helpen")
+    assert "gelijkwaardig" not in n.tokens("het lijkt me lastig")
+    assert "begeleiding" not in n.tokens("wat is het beleid hier")
+    assert "gemeente" not in n.tokens("ik meen van wel")
+    assert "gezin" in n.tokens("een gezin") and "gemeente" in n.tokens("de gemeentes")
+    # A participle still meets its other forms.
+    assert n.stem("gebruikt") == n.stem("gebruiken") and n.stem("gebouwen") == n.stem("gebouw")
