@@ -1,16 +1,18 @@
 """The dev set measures the bot; it is not copied into the knowledge base."""
 
 from bot.evaluation import evaluate, read_cases
-from bot.normalize import Normalizer
+from bot.normalize import fold
 from tests.conftest import ROOT
 
 DEV = ROOT / "tests" / "data" / "dev.jsonl"
 
 
 def test_no_dev_question_is_a_phrasing(kb):
-    n = Normalizer()
-    phrasings = {n.normalize(q) for e in kb for q in e.questions}
-    leaked = [c.text for c in read_cases(DEV) if n.normalize(c.text) in phrasings]
+    # Copied, that is: the same words (folded). The same meaning is what normalisation is
+    # for ("hervestigde vluchtelingen ondergebracht" and "resettlement vluchtelingen
+    # huisvesten" both come to hervestiger, statushouder, huisvesting).
+    phrasings = {fold(q) for e in kb for q in e.questions}
+    leaked = [c.line for c in read_cases(DEV) if fold(c.text) in phrasings]
     assert leaked == []
 
 
@@ -29,8 +31,6 @@ def test_splits_are_halves():
 
 def test_no_phrasing_is_a_near_copy_of_a_dev_question(kb):
     from rapidfuzz import fuzz, process
-
-    from bot.normalize import fold
 
     dev = [fold(c.text) for c in read_cases(DEV)]
     near = [(q, dev[i]) for e in kb for q in e.questions
