@@ -126,3 +126,9 @@ def test_a_ge_that_is_part_of_the_word_is_not_stemmed_away(n):
     assert "gezin" in n.tokens("een gezin") and "gemeente" in n.tokens("de gemeentes")
     # A participle still meets its other forms.
     assert n.stem("gebruikt") == n.stem("gebruiken") and n.stem("gebouwen") == n.stem("gebouw")
+
+
+def test_time_is_not_temporary(n):
+    # "tijd" is a word (time), not SMS shorthand for tijdelijk; "tijdel." is.
+    assert "tijdelijk" not in n.tokens("hoeveel tijd kost het ons")
+    assert "tijdelijk" in n.tokens("tijdel huisvesting")
