@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -70,6 +70,8 @@ class Lexicon:
     abbreviations: dict[str, tuple[str, ...]]
     stopwords: frozenset[str]
     synonyms: dict[str, tuple[str, ...]]
+    # Stems Snowball gets wrong for this purpose: word (folded) -> the stem it gets instead.
+    stems: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, directory: Path = LEXICON_DIR) -> Lexicon:
@@ -84,7 +86,10 @@ class Lexicon:
             str(canonical): tuple(dict.fromkeys([str(canonical), *map(str, variants)]))
             for canonical, variants in synonyms_raw.items()
         }
-        return cls(abbreviations, stopwords, synonyms)
+        stems_path = directory / "stems.yaml"
+        stems_raw = yaml.safe_load(stems_path.read_text("utf-8")) if stems_path.exists() else {}
+        stems = {fold(str(k)): str(v) for k, v in (stems_raw or {}).items()}
+        return cls(abbreviations, stopwords, synonyms, stems)
 
 
 class Normalizer:
@@ -159,6 +164,9 @@ class Normalizer:
         then meet words of another meaning: "gewoon" met wonen, "gezin" zin, "gelijk" lijkt,
         "gemeente" meen, "begeleiding" beleid. With the "ge" kept each stays apart, and a
         participle still meets its other forms: gebruikt and gebruiken are both gebruik."""
+        override = self.lexicon.stems.get(word)
+        if override is not None:
+            return override
         stem = str(self._stemmer.stemWord(word))
         at = word.find("ge")
         while at != -1:

@@ -132,3 +132,18 @@ def test_time_is_not_temporary(n):
     # "tijd" is a word (time), not SMS shorthand for tijdelijk; "tijdel." is.
     assert "tijdelijk" not in n.tokens("hoeveel tijd kost het ons")
     assert "tijdelijk" in n.tokens("tijdel huisvesting")
+
+
+def test_stems_that_would_meet_a_word_of_another_meaning_are_overridden():
+    from pathlib import Path
+
+    from bot.knowledge import load
+    from bot.matcher import Matcher
+
+    m = Matcher(load(Path(__file__).parent.parent / "knowledge"))
+    assert m.tokens("mijn zoon") == {"zoon"}  # not vergunning, through "zoning"
+    assert "kosten" not in m.tokens("is het geldig in duitsland")  # geld, duiten
+    assert "kosten" not in m.tokens("een feestje")  # fees
+    assert "pand" not in m.tokens("mooi gelegen")  # leeg
+    # ...while the words they were confused with keep their concept.
+    assert "kosten" in m.tokens("what are your fees") and "vergunning" in m.tokens("zoning")
