@@ -89,9 +89,6 @@ class _Terms:
         single = frozenset(next(iter(t)) for t in terms if len(t) == 1)
         return cls(single, tuple(t for t in terms if len(t) > 1))
 
-    def any_in(self, query: frozenset[str]) -> bool:
-        return not self.single.isdisjoint(query) or any(t <= query for t in self.multi)
-
 
 @dataclass(frozen=True, slots=True)
 class _Indexed:
