@@ -65,6 +65,24 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_kb_words(args: argparse.Namespace) -> int:
+    from wordfreq import top_n_list
+
+    from bot.kbcheck import false_friends
+    from bot.knowledge import load
+    from bot.matcher import Matcher
+
+    matcher = Matcher(load(Path(_settings().knowledge_dir)))
+    words = [w for lang in args.lang for w in top_n_list(lang, args.top)]
+    found = false_friends(matcher, words)
+    for word, concept in found:
+        print(f"{word} -> {concept}")
+    print(f"{len(found)} of the {args.top} most common words per language ({', '.join(args.lang)}) "
+          "read as a concept they are not listed under; a false friend goes into "
+          "bot/lexicon/stems.yaml")
+    return 0
+
+
 def cmd_db_upgrade(_args: argparse.Namespace) -> int:
     from bot.storage.db import Database
     from bot.storage.migrate import upgrade
@@ -148,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", help="folder of seed documents (default ../shared/seeds)")
     p.add_argument("--topics", help="topics.yaml to cover (default ../shared/topics.yaml)")
     p.set_defaults(func=cmd_kb_check)
+    p = kb.add_parser("words", help="common words the normaliser reads as a concept they are "
+                                    "not listed under (false friends, for review)")
+    p.add_argument("--top", type=int, default=6000, help="how many common words per language")
+    p.add_argument("--lang", nargs="+", default=["nl"], choices=["nl", "en"],
+                   help="word lists to read (wordfreq)")
+    p.set_defaults(func=cmd_kb_words)
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db", required=True)
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import yaml
 
 from bot.knowledge import KnowledgeBase, KnowledgeError, load
 from bot.matcher import Matcher
+from bot.normalize import fold
 
 CLOSE_PAIR = 0.6  # share of an entry's phrasings that rank the other entry first or close
 
@@ -72,3 +74,21 @@ def check(directory: Path, seeds: Path | None = None, topics: Path | None = None
                 report.errors.append(f"topic {topic!r} of {topics.name} has no entry")
     report.warnings.extend(lint(kb, Matcher(kb)))
     return report
+
+
+def false_friends(matcher: Matcher, words: Iterable[str]) -> list[tuple[str, str]]:
+    """(word, concept) for each of `words` that the normaliser reads as a concept of
+    synonyms.yaml without being listed under it or sharing its stem: a word of another
+    meaning that meets the concept through a stem, a compound split or a typo repair
+    ("gewoon" as wonen, "zoon" as "zoning"). For review: a false friend gets its own stem
+    in bot/lexicon/stems.yaml; a true one can be listed as a variant."""
+    n = matcher.normalizer
+    synonyms = n.lexicon.synonyms
+    listed = {fold(v) for variants in synonyms.values() for v in variants}
+    found: list[tuple[str, str]] = []
+    for word in dict.fromkeys(fold(w) for w in words):
+        if not word or " " in word or word in listed or word in n.lexicon.stopwords:
+            continue
+        found.extend((word, token) for token in sorted(matcher.tokens(word))
+                     if token in synonyms and n.stem(word) != n.stem(token))
+    return found

@@ -47,3 +47,11 @@ def test_chat_holds_a_conversation(tmp_path):
                  env={"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"})
     assert result.returncode == 0, result.stderr
     assert "bot> Hallo" in result.stdout and "HAR" in result.stdout
+
+
+def test_kb_words_lists_false_friends_for_review():
+    result = run("kb", "words", "--top", "2000")
+    assert result.returncode == 0, result.stderr
+    assert "most common words per language (nl)" in result.stdout.splitlines()[-1]
+    assert "zoon -> " not in result.stdout  # given its own stem in bot/lexicon/stems.yaml
+    assert "gewoon -> " not in result.stdout  # its "ge" is no longer stemmed away

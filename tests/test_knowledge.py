@@ -107,3 +107,23 @@ def test_answers_invent_no_phone_numbers_or_addresses():
     assert not re.search(r"\b0\d{2,3}[- ]?\d{6,7}\b|\+31", text)
     for domain in re.findall(r"\b[\w-]+\.(?:nl|com|org)\b", text):
         assert domain in {"dethuisgevers.nl"}, domain
+
+
+def test_kb_words_finds_a_false_friend_and_only_it(tmp_path):
+    from bot.kbcheck import false_friends
+    from bot.matcher import Matcher
+    from bot.normalize import Lexicon, Normalizer
+
+    write(tmp_path, "a.yaml", [{**GOOD, "questions": [
+        "is ons gebouw geschikt", "hebben jullie een pand", "drie", "vier", "vijf", "zes?"]}])
+    base = Lexicon.load()
+    # "gebouwd" (built) is no building, but its stem is the stem of the listed "gebouw".
+    lexicon = Lexicon(base.abbreviations, base.stopwords, {"pand": ("pand", "gebouw")})
+    matcher = Matcher(load(tmp_path), normalizer=Normalizer(lexicon), beyond={})
+    words = ["gebouwd", "gebouw", "pand", "panden", "de", "fiets"]
+    assert false_friends(matcher, words) == [("gebouwd", "pand")]
+    # Given its own stem (bot/lexicon/stems.yaml), it is no friend at all.
+    lexicon = Lexicon(base.abbreviations, base.stopwords, {"pand": ("pand", "gebouw")},
+                      {"gebouwd": "gebouwd"})
+    matcher = Matcher(load(tmp_path), normalizer=Normalizer(lexicon), beyond={})
+    assert false_friends(matcher, words) == []
