@@ -207,8 +207,10 @@ class Normalizer:
                     break
             else:
                 if words[i] not in self.lexicon.stopwords and len(words[i]) > 1:
+                    # A word with its own stem (stems.yaml) is a word as it is: never split
+                    # or repaired into knowledge-base words ("voorraad" is no voor + raad).
                     if (self.vocabulary and stems[i] not in self.vocabulary
-                            and stems[i] not in self.keep):
+                            and stems[i] not in self.keep and words[i] not in self.lexicon.stems):
                         if names is None:
                             names = self.names(text)
                         if words[i] not in names:

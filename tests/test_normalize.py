@@ -145,5 +145,9 @@ def test_stems_that_would_meet_a_word_of_another_meaning_are_overridden():
     assert "kosten" not in m.tokens("is het geldig in duitsland")  # geld, duiten
     assert "kosten" not in m.tokens("een feestje")  # fees
     assert "pand" not in m.tokens("mooi gelegen")  # leeg
+    # A word with its own stem is not split as a compound either.
+    assert m.tokens("de voorraad") == {"voorraad"}  # not voor + raad (gemeente)
+    assert "buddy" not in m.tokens("we zien elkaar regelmatig")  # not regel + maat
     # ...while the words they were confused with keep their concept.
     assert "kosten" in m.tokens("what are your fees") and "vergunning" in m.tokens("zoning")
+    assert "gelijkwaardig" in m.tokens("zielig") and "gelijkwaardig" not in m.tokens("ziel")
