@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from bot.anyof import AnyOf
 from bot.conversation import Conversation, State
 from bot.decision import Decision, Kind, Thresholds, decide
 from bot.formatting import answer_text, for_channel
@@ -62,30 +63,15 @@ class Turn:
 
 
 class _Followups:
+    """Short replies in the middle of a conversation (`followup` in intents.yaml), each kind a
+    check on the folded reply: `is_negative` anywhere in it, the others the whole reply."""
+
     def __init__(self, path: Path = LEXICON_DIR / "intents.yaml") -> None:
         data = yaml.safe_load(path.read_text("utf-8"))["followup"]
-        self.negative = tuple(re.compile(p) for p in data["negative"])
-        self.yes = tuple(re.compile(p) for p in data["yes"])
-        self.no = tuple(re.compile(p) for p in data["no"])
-        self.neither = tuple(re.compile(p) for p in data["neither"])
-
-    @staticmethod
-    def _any(patterns: tuple[re.Pattern[str], ...], folded: str, whole: bool) -> bool:
-        if whole:
-            return any(p.fullmatch(folded) for p in patterns)
-        return any(p.search(folded) for p in patterns)
-
-    def is_negative(self, folded: str) -> bool:
-        return self._any(self.negative, folded, whole=False)
-
-    def is_yes(self, folded: str) -> bool:
-        return self._any(self.yes, folded, whole=True)
-
-    def is_no(self, folded: str) -> bool:
-        return self._any(self.no, folded, whole=True)
-
-    def is_neither(self, folded: str) -> bool:
-        return self._any(self.neither, folded, whole=True)
+        self.is_negative = AnyOf(data["negative"])
+        self.is_yes = AnyOf((), whole=data["yes"])
+        self.is_no = AnyOf((), whole=data["no"])
+        self.is_neither = AnyOf((), whole=data["neither"])
 
 
 _CHOICE = re.compile(r"^(?:optie |nummer |nr |keuze |option |number )?([1-9])(?:e|ste|de)?$")

@@ -35,11 +35,15 @@ def test_agrees_with_one_by_one_on_every_lexicon_pattern_and_evaluation_text():
     sets = [(spec.get("anywhere", []), spec.get("whole", []))
             for name, spec in intents.items() if name not in ("audience", "followup")]
     sets += [(patterns, []) for patterns in intents["audience"].values()]
+    followup = intents["followup"]
+    sets += [(followup["negative"], [])]
+    sets += [([], followup[kind]) for kind in ("yes", "no", "neither")]
     sets += [(patterns, []) for patterns in scope["folded"].values()]
     data = Path(__file__).parent / "data"
     texts = [fold(json.loads(line)["text"]) for path in sorted(data.glob("*.jsonl"))
              for line in path.read_text("utf-8").splitlines() if line.strip()]
-    texts += ["stop", "help", "menu", "hoi", "bedankt", "", "mijn gegevens verwijderen"]
+    texts += ["stop", "help", "menu", "hoi", "bedankt", "", "mijn gegevens verwijderen",
+              "ja", "nee", "geen van beide", "nee dat helpt niet", "klopt niet", "ja graag"]
     for anywhere, whole in sets:
         any_of = AnyOf(anywhere, whole=whole)
         for text in texts:
