@@ -112,6 +112,32 @@ def entries(candidates: Iterable[Candidate]) -> tuple[Candidate, ...]:
     return tuple(c for c in candidates if not c.beyond)
 
 
+class _Best:
+    """The best score of each entry scored for a message so far, and how high a score must
+    be to enter the `limit` best (`least`)."""
+
+    __slots__ = ("_ascending", "best", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.best: dict[str, float] = {}
+        self.limit = limit
+        self._ascending: list[float] = []  # the values of `best`, ascending
+
+    def least(self) -> float:
+        """The lowest of the `limit` best scores; 0 until `limit` entries are scored (every
+        score is at least 0, and one that ties the least may still enter)."""
+        return self._ascending[-self.limit] if len(self._ascending) >= self.limit else 0.0
+
+    def offer(self, entry_id: str, score: float) -> None:
+        old = self.best.get(entry_id)
+        if old is not None:
+            if score <= old:
+                return
+            del self._ascending[bisect.bisect_left(self._ascending, old)]
+        self.best[entry_id] = score
+        bisect.insort(self._ascending, score)
+
+
 _Multi = dict[str, list[tuple[int, frozenset[str]]]]
 
 
@@ -370,7 +396,6 @@ class Matcher:
         People write context first and ask last ("Goedenavond, ik ben ouderling in …. Hoe
         pakken we dit aan?"); the question sentence alone is often the clearer signal.
         """
-        best: dict[str, float] = {}
         # Who writes and how they greet is not what they ask (`bot.frame`): the message
         # without its frame is ranked besides the whole one, its sentences alone, and its
         # words decide what is excluded ("regionaal coördinator" rules out no entry).
@@ -383,16 +408,19 @@ class Matcher:
         # Parts that come down to the same tokens rank alike: each set is ranked once (the
         # whole message first, whose result holds its sentences' with a floor).
         ranked_already: set[frozenset[str]] = set()
+        # The best score of every entry scored so far, and those scores in ascending order:
+        # a later part need only score the entries that could still enter the `limit` best.
+        scores = _Best(limit)
         for part in [*passes, *parts] if len(parts) > 1 else passes:
             query = self.tokens(part)
             if query in ranked_already:
                 continue
             ranked_already.add(query)
             floor = self.weights.sentence_information if part not in passes else 0.0
-            for entry_id, score in self._rank(query, excluded, floor, limit):
-                if score > best.get(entry_id, -1.0):
-                    best[entry_id] = score
-        ranked = sorted(best.items(), key=lambda kv: -kv[1])[:limit]
+            self._rank(query, excluded, scores, floor)
+        best = scores.best
+        # Ties go to the first id, whichever part scored them first.
+        ranked = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
         known = sorted(t for t in whole if t in self._idf)
         if not ranked or not known:
             return [Candidate(k, v, beyond=k.startswith(BEYOND)) for k, v in ranked]
@@ -426,19 +454,20 @@ class Matcher:
         p = np.exp(log)
         return p / p.sum()  # type: ignore[no-any-return]
 
-    def _rank(self, query: frozenset[str], excluded: np.ndarray, floor: float = 0.0,
-              limit: int = 3) -> list[tuple[str, float]]:
-        """(entry id, score) of the entries that may be among the `limit` best for `query`."""
+    def _rank(self, query: frozenset[str], excluded: np.ndarray, scores: _Best,
+              floor: float = 0.0) -> None:
+        """Scores for `query` of the entries that may enter the `scores.limit` best, kept
+        in `scores` where they beat an entry's score so far (from the message's other parts)."""
         if not query:
-            return []
+            return
         w = self.weights
         idf = self._idf
         known = sorted(t for t in query if t in idf)
         if not known:
-            return []
+            return
         wk = sum(idf[t] for t in known)
         if wk < floor:
-            return []
+            return
         wq = wk + self._unknown * (len(query) - len(known))
         understood = sum(idf[t] for t in known if t in self._understood)
         damping = 1.0 - w.unknown_penalty * (1.0 - understood / wq)
@@ -457,36 +486,29 @@ class Matcher:
         reach = 100 * damping * w.fuzzy  # the most the fuzzy signal can add
         # Entries are scored in full best bound first. The fuzzy signal can add at most
         # `reach` and `eligibility` (excludes, requires) only lowers a score, so once `limit`
-        # entries score more than the next one could, the rest cannot enter the top `limit`
-        # (of this sentence, nor of the whole message: the entries ahead of them keep their
-        # scores there too).
-        out: list[tuple[str, float]] = []
-        top: list[float] = []  # the `limit` best scores so far, ascending
+        # entries (of this part or another one of the message) score more than the next one
+        # could, the rest cannot enter the top `limit`.
         bounds = partial + reach
         order = np.argsort(-bounds, kind="stable").tolist()
         bound, base, entry_of = bounds.tolist(), partial.tolist(), hits.tolist()
         for k in order:
-            full = len(top) == limit
-            if full and bound[k] < top[0]:
+            # Scores are rounded to 0.1: one a little below the least may round up to tie it.
+            least = scores.least() - 0.05
+            if bound[k] < least:
                 break
             allowed = allowance[k]
-            if not allowed or (full and bound[k] * allowed < top[0]):
+            if not allowed or bound[k] * allowed < least:
                 continue
-            # Once `limit` scores are in, only a fuzzy score that lifts this entry above the
-            # lowest of them matters: rapidfuzz may skip the phrasings that cannot reach it
-            # (an entry that falls short then gets 0 for it and stays out of the top).
-            cutoff = (max(0.0, (top[0] / allowed - base[k]) / reach * 100) if full and reach
-                      else 0.0)
+            # Only a fuzzy score that lifts this entry above the least of the `limit` best
+            # matters: rapidfuzz may skip the phrasings that cannot reach it (an entry that
+            # falls short then gets 0 for it and stays out of the top).
+            cutoff = max(0.0, (least / allowed - base[k]) / reach * 100) if reach else 0.0
             i = entry_of[k]
             found = process.extractOne(qstring, self._strings[i], scorer=fuzz.ratio,
                                        score_cutoff=min(cutoff, 100.0))
             fuzzy = found[1] / 100 if found is not None else 0.0
-            final = round(min((base[k] + reach * fuzzy) * allowed, 100.0), 1)
-            out.append((self._entries[i].id, final))
-            bisect.insort(top, final)
-            if len(top) > limit:
-                top.pop(0)
-        return out
+            scores.offer(self._entries[i].id, round(min((base[k] + reach * fuzzy) * allowed,
+                                                        100.0), 1))
 
     def _phrase(self, known: list[str], wq: float, hits: np.ndarray) -> np.ndarray:
         """Per entry in `hits`, how well its best phrasing matches: the weight it shares with
