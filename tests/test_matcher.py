@@ -220,6 +220,9 @@ def test_the_frame_of_a_message_is_not_its_question(engine):
     # "buddy" is no role: being one is what the question is about.
     assert frame.core("ik ben net buddy geworden, wat wordt er van mij verwacht?").startswith(
         "ik ben net buddy")
+    # A role that opens the sentence ends where its verb follows: the question is kept.
+    assert frame.core("Als diaken van de kerk in Epe vraag ik me af hoe lang een gezin mag "
+                      "blijven.") == "vraag ik me af hoe lang een gezin mag blijven"
     # The role neither rules out the entry that excludes its word ("regionaal")...
     assert kind_and_id(engine, message) == (Kind.ANSWER, "ondersteuning-gemeente")
     # ...nor does the same question without the frame change its answer.
