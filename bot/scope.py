@@ -22,7 +22,7 @@ from bot.normalize import LEXICON_DIR, fold
 # itself talks about the cue's words answers despite it: the regional-cooperation entry
 # explains that benefits differ per municipality, so "uitkeringen" does not rule it out.
 SUBJECT_CUES = frozenset({
-    "work_and_money", "immigration", "property_and_tenancy", "shopping",
+    "work_and_money", "immigration", "property_and_tenancy", "shopping", "legal",
 })
 
 

@@ -186,6 +186,23 @@ def test_a_subject_cue_the_best_entry_itself_covers_does_not_escalate(engine):
         Kind.ESCALATE)
 
 
+def test_legal_advice_and_silence_for_weeks_go_to_a_pioneer(engine):
+    # The rules in general are in the knowledge base; the law on one tenancy is not.
+    tenancy = ("Wij verhuren als kerk een bovenwoning aan een statushouder. Heeft hij "
+               "huurbescherming als wij het pand zelf nodig hebben?")
+    assert engine.scope.cue(tenancy).reason == "legal"
+    assert kind_and_id(engine, tenancy)[0] is Kind.ESCALATE
+    assert kind_and_id(engine, "Could you give us legal advice on refusing the quota of "
+                               "refugees?")[0] is Kind.ESCALATE
+    # The permit entry itself covers whether a temporary stay is allowed.
+    assert kind_and_id(engine, "mag een gezin juridisch gezien tijdelijk in ons kerkgebouw "
+                               "wonen?") == (Kind.ANSWER, "vergunning-tijdelijke-huisvesting")
+    # A case that has stalled is followed up by a pioneer, not answered in general.
+    stalled = "de voogd van ons gezin reageert al weken niet, wat nu?"
+    assert engine.scope.cue(stalled).reason == "follow_up"
+    assert kind_and_id(engine, stalled)[0] is Kind.ESCALATE
+
+
 def test_a_vetoed_best_gives_way_to_the_candidate_the_second_opinion_prefers():
     t = Thresholds(answer=35, margin=10, clarify=28, min_support=0.1, switch=30,
                    switch_support=0.8)
