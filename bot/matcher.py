@@ -491,9 +491,9 @@ class Matcher:
         bounds = partial + reach
         order = np.argsort(-bounds, kind="stable").tolist()
         bound, base, entry_of = bounds.tolist(), partial.tolist(), hits.tolist()
+        # Scores are rounded to 0.1: one a little below the least may round up to tie it.
+        least = scores.least() - 0.05
         for k in order:
-            # Scores are rounded to 0.1: one a little below the least may round up to tie it.
-            least = scores.least() - 0.05
             if bound[k] < least:
                 break
             allowed = allowance[k]
@@ -509,6 +509,7 @@ class Matcher:
             fuzzy = found[1] / 100 if found is not None else 0.0
             scores.offer(self._entries[i].id, round(min((base[k] + reach * fuzzy) * allowed,
                                                         100.0), 1))
+            least = scores.least() - 0.05
 
     def _phrase(self, known: list[str], wq: float, hits: np.ndarray) -> np.ndarray:
         """Per entry in `hits`, how well its best phrasing matches: the weight it shares with

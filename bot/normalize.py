@@ -181,14 +181,16 @@ class Normalizer:
     def names(text: str) -> frozenset[str]:
         """Folded words written with a capital inside a sentence: names of people and places
         ("ik ben Gerda uit Wilsum"), which say nothing about the topic."""
-        found: set[str] = set()
+        found: list[str] = []
         start = True
         for raw in text.split():
             core = raw.strip("\"'‘’“”()[],;:!?.")
             if (not start and len(core) > 1 and core[0].isupper() and core[1:].islower()):
-                found.update(fold(core).split())
+                found.append(core)
             start = raw.endswith((".", "!", "?", ":")) or raw in {"-", "–"}
-        return frozenset(found)
+        # Folded together, once: word by word they would also push the message itself out
+        # of `fold`'s small cache.
+        return frozenset(fold(" ".join(found)).split()) if found else frozenset()
 
     def _tokens(self, text: str) -> tuple[str, ...]:
         words = self.words(text)
