@@ -113,29 +113,49 @@ def entries(candidates: Iterable[Candidate]) -> tuple[Candidate, ...]:
 
 
 class _Best:
-    """The best score of each entry scored for a message so far, and how high a score must
-    be to enter the `limit` best (`least`)."""
+    """The best score of each entry (and kind beyond the knowledge base) scored for a message
+    so far, and how high a score must be to matter (`least`): that of the `limit`-th best
+    entry. Only entries count towards `limit`: kinds must not crowd the entries out of the
+    candidates, only rank above them."""
 
     __slots__ = ("_ascending", "best", "limit")
 
     def __init__(self, limit: int) -> None:
         self.best: dict[str, float] = {}
         self.limit = limit
-        self._ascending: list[float] = []  # the values of `best`, ascending
+        self._ascending: list[float] = []  # the entries' values of `best`, ascending
 
     def least(self) -> float:
-        """The lowest of the `limit` best scores; 0 until `limit` entries are scored (every
-        score is at least 0, and one that ties the least may still enter)."""
+        """The lowest of the `limit` best entries' scores; 0 until `limit` entries are scored
+        (every score is at least 0, and one that ties the least may still enter)."""
         return self._ascending[-self.limit] if len(self._ascending) >= self.limit else 0.0
 
     def offer(self, entry_id: str, score: float) -> None:
         old = self.best.get(entry_id)
-        if old is not None:
-            if score <= old:
-                return
-            del self._ascending[bisect.bisect_left(self._ascending, old)]
+        if old is not None and score <= old:
+            return
         self.best[entry_id] = score
+        if entry_id.startswith(BEYOND):
+            return
+        if old is not None:
+            del self._ascending[bisect.bisect_left(self._ascending, old)]
         bisect.insort(self._ascending, score)
+
+    def top(self) -> list[tuple[str, float]]:
+        """The `limit` best entries and the kinds that score at least the last of them, best
+        first; ties go to the first id, whichever part of the message scored them first."""
+        least = self.least()
+        ranked = sorted(self.best.items(), key=lambda kv: (-kv[1], kv[0]))
+        out: list[tuple[str, float]] = []
+        entries = 0
+        for entry_id, score in ranked:
+            if entry_id.startswith(BEYOND):
+                if score >= least:
+                    out.append((entry_id, score))
+            elif entries < self.limit:
+                out.append((entry_id, score))
+                entries += 1
+        return out
 
 
 _Multi = dict[str, list[tuple[int, frozenset[str]]]]
@@ -408,8 +428,8 @@ class Matcher:
         # Parts that come down to the same tokens rank alike: each set is ranked once (the
         # whole message first, whose result holds its sentences' with a floor).
         ranked_already: set[frozenset[str]] = set()
-        # The best score of every entry scored so far, and those scores in ascending order:
-        # a later part need only score the entries that could still enter the `limit` best.
+        # The best score of every entry scored so far: a later part need only score the
+        # entries that could still enter the `limit` best.
         scores = _Best(limit)
         for part in [*passes, *parts] if len(parts) > 1 else passes:
             query = self.tokens(part)
@@ -418,9 +438,7 @@ class Matcher:
             ranked_already.add(query)
             floor = self.weights.sentence_information if part not in passes else 0.0
             self._rank(query, excluded, scores, floor)
-        best = scores.best
-        # Ties go to the first id, whichever part scored them first.
-        ranked = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+        ranked = scores.top()
         known = sorted(t for t in whole if t in self._idf)
         if not ranked or not known:
             return [Candidate(k, v, beyond=k.startswith(BEYOND)) for k, v in ranked]

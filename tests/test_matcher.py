@@ -174,6 +174,16 @@ def test_matcher_ranks_the_beyond_examples_like_entries(kb):
     assert not any(c.beyond for c in Matcher(kb, beyond={}).rank("huurtoeslag voor het gezin"))
 
 
+def test_kinds_beyond_the_base_do_not_crowd_the_entries_out(kb):
+    from bot.matcher import Matcher
+
+    kinds = {f"soort{k}": ["heeft het gezin in de pastorie recht op huurtoeslag"]
+             for k in range(4)}
+    ranked = Matcher(kb, beyond=kinds).rank("krijgt het gezin in de pastorie huurtoeslag?")
+    # Four kinds rank first, and the three best entries are still there behind them.
+    assert [c.beyond for c in ranked] == [True] * 4 + [False] * 3
+
+
 def test_a_subject_cue_the_best_entry_itself_covers_does_not_escalate(engine):
     # The regional entry explains that benefits differ per municipality: "uitkeringen" in a
     # question about housing together is no sign of a benefits question.
@@ -283,8 +293,10 @@ def test_pruned_ranking_equals_the_exhaustive_one(engine):
              for line in (data / name).read_text("utf-8").splitlines()]
     for text in texts:
         every = m.rank(text, limit=len(m._entries))
-        top = m.rank(text)
-        assert top == every[:3], text
+        entries = [c for c in every if not c.beyond][:3]
+        least = entries[-1].score if len(entries) == 3 else 0.0
+        expected = [c for c in every if c in entries or (c.beyond and c.score >= least)]
+        assert m.rank(text) == expected, text
 
 
 def test_a_compound_meets_a_required_concept_by_its_head(engine):
