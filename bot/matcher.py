@@ -105,6 +105,9 @@ BEYOND = "buiten:"  # id prefix of the kinds of questions the knowledge base doe
 # them; beyond it, from the shortlisted entries' own phrasings only (benchmarks/kb_scaling.py).
 SMALL_BASE_PHRASINGS = 20_000
 HEAD_MIN = 4  # the shortest compound head (`Matcher.heads`) that meets a required concept
+# Scores are rounded to 0.1: one this little below the least of the best may round up to tie
+# it, so the ranking's pruning (`Matcher._rank`) keeps it.
+_ROUNDING = 0.05
 
 
 def entries(candidates: Iterable[Candidate]) -> tuple[Candidate, ...]:
@@ -509,8 +512,7 @@ class Matcher:
         bounds = partial + reach
         order = np.argsort(-bounds, kind="stable").tolist()
         bound, base, entry_of = bounds.tolist(), partial.tolist(), hits.tolist()
-        # Scores are rounded to 0.1: one a little below the least may round up to tie it.
-        least = scores.least() - 0.05
+        least = scores.least() - _ROUNDING
         for k in order:
             if bound[k] < least:
                 break
@@ -527,7 +529,7 @@ class Matcher:
             fuzzy = found[1] / 100 if found is not None else 0.0
             scores.offer(self._entries[i].id, round(min((base[k] + reach * fuzzy) * allowed,
                                                         100.0), 1))
-            least = scores.least() - 0.05
+            least = scores.least() - _ROUNDING
 
     def _phrase(self, known: list[str], wq: float, hits: np.ndarray) -> np.ndarray:
         """Per entry in `hits`, how well its best phrasing matches: the weight it shares with
