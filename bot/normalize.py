@@ -31,6 +31,13 @@ _UN = re.compile(r"\bVN\b")
 # "vergunninghouder = statushouder?": between two words, "=" is how a chat writes
 # "is the same as".
 _EQUALS = re.compile(r"(?<=[^\W\d_])\s*=\s*(?=[^\W\d_])")
+# Dutch separable verbs put their particle at the end of the clause: "hoe knip je dat op?"
+# is opknippen, "meld ik me aan" aanmelden, "houden jullie ze vast" vasthouden.
+_PARTICLES = ("aan", "af", "bij", "door", "in", "los", "mee", "na", "om", "op", "over",
+              "samen", "tegen", "terug", "toe", "uit", "vast", "voort", "weg")
+_CLAUSE = re.compile(r"[^.?!,;:\n]+")
+_SEPARATED = re.compile(
+    r"\b(?:" + "|".join(_PARTICLES) + r")\s*(?:[.?!,;:\n]|$)", re.IGNORECASE)
 
 
 # The language, the intents, the scope and the matcher each look at a message in turn: a few
@@ -57,6 +64,34 @@ def _common_words() -> frozenset[str]:
 def common_word(word: str) -> bool:
     """Whether `word` (folded) is a word Dutch or English writers commonly use."""
     return word in _common_words()
+
+
+_DOUBLED = re.compile(r"([aeou])\1([^aeiou])$")
+_LONG_BEFORE_VOICED = re.compile(r"(?:aa|ee|oo|uu|ei|ij|ie|ui|ou|eu|oe)[fs]$")
+_SHORT_BEFORE_ONE = re.compile(r"(?:^|[^aeiou])[aeiou]([bdfgklmnprst])$")
+_VOICED = {"f": "v", "s": "z"}
+
+
+def _infinitive(word: str) -> str | None:
+    """The infinitive of a present-tense verb form Snowball leaves its -t: "regelt" →
+    regelen, "woont" → wonen, "betaalt" → betalen, "geeft" → geven, "stopt" → stoppen,
+    "vindt" → vinden. Only when that infinitive is a common word, and not where the -t
+    belongs to the stem (a vowel before it: "staat", "praat", "bezit"): "recht" and
+    "contract" have none and stay as they are."""
+    root = word[:-1]
+    if root[-1] in "aeiouy":
+        return None
+    short = _SHORT_BEFORE_ONE.search(root)
+    if short and not (len(root) >= 4 and root.endswith(("el", "er", "en"))):
+        candidates = [root + short.group(1) + "en"]  # stop → stoppen (start: no "starren")
+    else:
+        candidates = [_DOUBLED.sub(r"\1\2", root) + "en"]  # woon → wonen, regel → regelen
+    if _LONG_BEFORE_VOICED.search(root):
+        candidates.insert(0, _DOUBLED.sub(r"\1\2", root[:-1] + _VOICED[root[-1]]) + "en")
+    for candidate in candidates:
+        if candidate != word and common_word(candidate):
+            return candidate
+    return None
 
 
 def has_letters(text: str) -> bool:
@@ -108,6 +143,7 @@ class Normalizer:
         self.lexicon = lexicon or Lexicon.load()
         self._stemmer = snowballstemmer.stemmer("dutch")
         self._stem = lru_cache(maxsize=65536)(self._stem_word)
+        self._joins = False
         self.canonical = frozenset(self.lexicon.synonyms)
         self._phrases: dict[tuple[str, ...], str] = {}
         for canonical, variants in self.lexicon.synonyms.items():
@@ -143,16 +179,51 @@ class Normalizer:
         # A message's words are wanted twice: for its tokens, and by the matcher for the
         # excludes that are matched as written.
         self.words = lru_cache(maxsize=1024)(self._words)  # type: ignore[method-assign]
+        self._joins = True  # the phrases above are complete: separable verbs can be found
 
     def words(self, text: str) -> tuple[str, ...]:
         """Folded words with SMS shorthand expanded; nothing dropped, nothing stemmed."""
         return self._words(text)
 
     def _words(self, text: str) -> tuple[str, ...]:
+        if self._joins and _SEPARATED.search(text) is not None:
+            return self._clauses(text)
         out: list[str] = []
         for word in fold(text).split():
             out.extend(self.lexicon.abbreviations.get(word, (word,)))
         return tuple(out)
+
+    def _clauses(self, text: str) -> tuple[str, ...]:
+        """Words clause by clause; after a clause-final particle, the separable verb it
+        belongs to as one word ("knip je dat op" → ... op opknip), when that is a word the
+        lexicon or the knowledge base knows. The particle stays: phrases like "meld me aan"
+        still match as written."""
+        out: list[str] = []
+        for clause in _CLAUSE.findall(text):
+            words: list[str] = []
+            for word in fold(clause).split():
+                words.extend(self.lexicon.abbreviations.get(word, (word,)))
+            out.extend(words)
+            if len(words) >= 2 and words[-1] in _PARTICLES and not self._ends_phrase(words):
+                joined = self._separable(words[-1], words[:-1])
+                if joined is not None:
+                    out.append(joined)
+        return tuple(out)
+
+    def _ends_phrase(self, words: list[str]) -> bool:
+        """Whether the clause ends in a phrase of the lexicon ("we werken samen")."""
+        stems = [self._stem(w) for w in words[-MAX_PHRASE:]]
+        return any(tuple(stems[-size:]) in self._phrases for size in range(2, len(stems) + 1))
+
+    def _separable(self, particle: str, before: list[str]) -> str | None:
+        # The finite verb of a main clause comes first ("knip je dat op?") or second ("de
+        # vrijwilligers haken af"), function words aside.
+        for word in [w for w in before if w not in self.lexicon.stopwords][:2]:
+            # "houdt ... vast": the present tense's -t is no part of the verb's stem.
+            for verb in (word, word[:-1]) if word.endswith("t") else (word,):
+                if self._single(particle + verb) is not None:
+                    return particle + verb
+        return None
 
     def stem(self, word: str) -> str:
         return str(self._stem(word))
@@ -168,6 +239,10 @@ class Normalizer:
         if override is not None:
             return override
         stem = str(self._stemmer.stemWord(word))
+        if stem.endswith("t") and len(word) >= 5:
+            infinitive = _infinitive(word)
+            if infinitive is not None:
+                return self._stem(infinitive)
         at = word.find("ge")
         while at != -1:
             rest = stem[at:]

@@ -151,3 +151,25 @@ def test_stems_that_would_meet_a_word_of_another_meaning_are_overridden():
     # ...while the words they were confused with keep their concept.
     assert "kosten" in m.tokens("what are your fees") and "vergunning" in m.tokens("zoning")
     assert "gelijkwaardig" in m.tokens("zielig") and "gelijkwaardig" not in m.tokens("ziel")
+
+
+def test_present_tense_verbs_meet_their_infinitive(n):
+    # Snowball keeps the -t of "regelt", "woont", "geeft", "stopt": they now meet regelen,
+    # wonen, geven, stoppen as the other forms of the verb do.
+    for form, infinitive in [("regelt", "regelen"), ("woont", "wonen"), ("betaalt", "betalen"),
+                             ("geeft", "geven"), ("kiest", "kiezen"), ("stopt", "stoppen"),
+                             ("beslist", "beslissen"), ("verandert", "veranderen")]:
+        assert n.stem(form) == n.stem(infinitive), form
+    # Where the -t belongs to the word, or no common infinitive exists, nothing changes.
+    for word in ["staat", "praat", "bezit", "start", "recht", "contract", "resultaat"]:
+        assert n.stem(word) == n._stemmer.stemWord(word), word
+
+
+def test_a_separable_verb_split_over_the_clause_is_read_as_one_word():
+    vocabulary = frozenset({"opknippen", "aanmelden", "vrijwilliger"})
+    n = Normalizer(vocabulary=vocabulary)
+    assert "opknippen" in n.tokens("de vrijwilligers vinden het zwaar, hoe knip je dat op?")
+    assert "aanmelden" in n.tokens("hoe meld ik me aan")
+    # Only a clause-final particle, and only a verb the lexicon or knowledge base knows.
+    assert "opknippen" not in n.tokens("knip je op zaterdag het gras?")
+    assert n.tokens("wat staat er op?") == Normalizer(vocabulary=vocabulary).tokens("wat staat er")
