@@ -213,6 +213,26 @@ def test_legal_advice_and_silence_for_weeks_go_to_a_pioneer(engine):
     assert kind_and_id(engine, stalled)[0] is Kind.ESCALATE
 
 
+def test_one_case_a_complaint_and_a_relatives_journey_go_to_a_pioneer(engine):
+    # Each shares its words with an entry (health insurance, the permit, Ukraine), but asks
+    # about one family's case, a complaint or a personal journey: a pioneer answers those.
+    cases = {
+        "De familie woont nu zes weken in onze pastorie en heeft nog altijd geen huisarts. "
+        "Wanneer krijgen zij er eindelijk een?": "follow_up",
+        "We hebben een vergunning aangevraagd voor ons kerkelijk centrum. Heeft de gemeente al "
+        "een besluit genomen? We horen maar niets.": "follow_up",
+        "Ik wil een formele klacht indienen: niemand heeft teruggebeld.": "follow_up",
+        "Dit is een klacht over hoe mijn vraag is behandeld.": "complaint",
+        "kan mn moeder uit oekraine nog naar nederland komen?": "immigration",
+        "how many refugees have you housed in Marwoude specifically?": "current",
+    }
+    for text, reason in cases.items():
+        assert engine.scope.cue(text).reason == reason, text
+        assert kind_and_id(engine, text)[0] is Kind.ESCALATE, text
+    # Symptoms are no complaint: "medische klachten" is a question about care.
+    assert engine.scope.cue("bij medische klachten, hoe zit het met de zorgverzekering?") is None
+
+
 def test_a_vetoed_best_gives_way_to_the_candidate_the_second_opinion_prefers():
     t = Thresholds(answer=35, margin=10, clarify=28, min_support=0.1, switch=30,
                    switch_support=0.8)
