@@ -225,12 +225,16 @@ def test_one_case_a_complaint_and_a_relatives_journey_go_to_a_pioneer(engine):
         "Dit is een klacht over hoe mijn vraag is behandeld.": "complaint",
         "kan mn moeder uit oekraine nog naar nederland komen?": "immigration",
         "how many refugees have you housed in Marwoude specifically?": "current",
+        "Wie is de contactpersoon bij het COA voor onze regio?": "personal_request",
+        "kunnen jullie voor ons contact leggen met de moskee?": "personal_request",
     }
     for text, reason in cases.items():
         assert engine.scope.cue(text).reason == reason, text
         assert kind_and_id(engine, text)[0] is Kind.ESCALATE, text
     # Symptoms are no complaint: "medische klachten" is a question about care.
     assert engine.scope.cue("bij medische klachten, hoe zit het met de zorgverzekering?") is None
+    # Being put in touch with a pioneer is what the helpline does.
+    assert engine.scope.cue("kunnen jullie me in contact brengen met een pionier?") is None
 
 
 def test_a_vetoed_best_gives_way_to_the_candidate_the_second_opinion_prefers():
