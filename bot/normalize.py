@@ -201,7 +201,8 @@ class Normalizer:
         out: list[str] = []
         for clause in _CLAUSE.findall(text):
             words: list[str] = []
-            for word in fold(clause).split():
+            # Not through `fold`'s small cache: the message's own entry must stay in it.
+            for word in fold.__wrapped__(clause).split():
                 words.extend(self.lexicon.abbreviations.get(word, (word,)))
             out.extend(words)
             if len(words) >= 2 and words[-1] in _PARTICLES and not self._ends_phrase(words):
