@@ -143,12 +143,11 @@ class Normalizer:
         self.lexicon = lexicon or Lexicon.load()
         self._stemmer = snowballstemmer.stemmer("dutch")
         self._stem = lru_cache(maxsize=65536)(self._stem_word)
-        self._joins = False
         self.canonical = frozenset(self.lexicon.synonyms)
         self._phrases: dict[tuple[str, ...], str] = {}
         for canonical, variants in self.lexicon.synonyms.items():
             for variant in variants:
-                key = tuple(self._stem(w) for w in self.words(variant))
+                key = tuple(self._stem(w) for w in self._expanded(fold(variant)))
                 if key:
                     self._phrases.setdefault(key, canonical)
         # Per first word, the lengths of the phrases starting with it, longest first: most
@@ -179,19 +178,22 @@ class Normalizer:
         # A message's words are wanted twice: for its tokens, and by the matcher for the
         # excludes that are matched as written.
         self.words = lru_cache(maxsize=1024)(self._words)  # type: ignore[method-assign]
-        self._joins = True  # the phrases above are complete: separable verbs can be found
 
     def words(self, text: str) -> tuple[str, ...]:
         """Folded words with SMS shorthand expanded; nothing dropped, nothing stemmed."""
         return self._words(text)
 
     def _words(self, text: str) -> tuple[str, ...]:
-        if self._joins and _SEPARATED.search(text) is not None:
+        if _SEPARATED.search(text) is not None:
             return self._clauses(text)
+        return tuple(self._expanded(fold(text)))
+
+    def _expanded(self, folded: str) -> list[str]:
+        """The words of folded text, SMS shorthand and abbreviations written out."""
         out: list[str] = []
-        for word in fold(text).split():
+        for word in folded.split():
             out.extend(self.lexicon.abbreviations.get(word, (word,)))
-        return tuple(out)
+        return out
 
     def _clauses(self, text: str) -> tuple[str, ...]:
         """Words clause by clause; after a clause-final particle, the separable verb it
@@ -200,10 +202,8 @@ class Normalizer:
         still match as written."""
         out: list[str] = []
         for clause in _CLAUSE.findall(text):
-            words: list[str] = []
             # Not through `fold`'s small cache: the message's own entry must stay in it.
-            for word in fold.__wrapped__(clause).split():
-                words.extend(self.lexicon.abbreviations.get(word, (word,)))
+            words = self._expanded(fold.__wrapped__(clause))
             out.extend(words)
             if len(words) >= 2 and words[-1] in _PARTICLES and not self._ends_phrase(words):
                 joined = self._separable(words[-1], words[:-1])
