@@ -5,7 +5,6 @@ Patterns are data (`bot/lexicon/intents.yaml`); they are matched against folded 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,20 +22,7 @@ INTENT_IDS = frozenset(ORDER) - {"start"}
 @dataclass(frozen=True, slots=True)
 class IntentRule:
     id: str
-    whole: tuple[re.Pattern[str], ...]
-    anywhere: tuple[re.Pattern[str], ...]
     standalone: bool
-
-    def matches(self, folded: str) -> re.Match[str] | None:
-        for pattern in self.whole:
-            found = pattern.fullmatch(folded)
-            if found:
-                return found
-        for pattern in self.anywhere:
-            found = pattern.search(folded)
-            if found:
-                return found
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,37 +37,32 @@ class Intents:
 
     def __init__(self, path: Path = LEXICON_DIR / "intents.yaml") -> None:
         data = yaml.safe_load(path.read_text("utf-8"))
-        rules: list[IntentRule] = []
+        # All rules' patterns in one `AnyOf`, rule by rule in ORDER (each rule's whole-text
+        # patterns before its others), and for each pattern the rule it belongs to.
+        patterns: list[tuple[str, bool]] = []
+        self._rule_of: list[IntentRule] = []
         for intent_id in ORDER:
             spec = data[intent_id]
-            rules.append(IntentRule(
-                id=intent_id,
-                whole=tuple(re.compile(p) for p in spec.get("whole", ())),
-                anywhere=tuple(re.compile(p) for p in spec.get("anywhere", ())),
-                standalone=bool(spec.get("standalone", False)),
-            ))
-        self.rules = tuple(rules)
-        # One pass over all patterns at once rules out most messages (they state no intent);
-        # only the others are tried rule by rule, in order.
-        self._any = AnyOf((p.pattern for r in rules for p in r.anywhere),
-                          whole=(p.pattern for r in rules for p in r.whole))
-        self._audience = {Audience(name): AnyOf(patterns)
-                          for name, patterns in data["audience"].items()}
+            rule = IntentRule(intent_id, bool(spec.get("standalone", False)))
+            mine = [*((p, True) for p in spec.get("whole", ())),
+                    *((p, False) for p in spec.get("anywhere", ()))]
+            patterns.extend(mine)
+            self._rule_of.extend(rule for _ in mine)
+        self._patterns = AnyOf.in_order(patterns)
+        audiences = [(Audience(name), p) for name, ps in data["audience"].items() for p in ps]
+        self._audience_of = [audience for audience, _ in audiences]
+        self._audiences = AnyOf(p for _, p in audiences)
 
     def detect(self, text: str) -> IntentMatch | None:
         folded = fold(text)
-        if not folded or not self._any(folded):
+        first = self._patterns.first(folded) if folded else None
+        if first is None:
             return None
-        for rule in self.rules:
-            found = rule.matches(folded)
-            if found:
-                rest = (folded[: found.start()] + " " + folded[found.end() :]).strip()
-                return IntentMatch(rule.id, rule.standalone, rest)
-        return None
+        index, start, end = first
+        rule = self._rule_of[index]
+        rest = (folded[:start] + " " + folded[end:]).strip()
+        return IntentMatch(rule.id, rule.standalone, rest)
 
     def audience(self, text: str) -> Audience | None:
-        folded = fold(text)
-        for audience, matches in self._audience.items():
-            if matches(folded):
-                return audience
-        return None
+        first = self._audiences.first(fold(text))
+        return self._audience_of[first[0]] if first is not None else None

@@ -40,12 +40,9 @@ class Scope:
     def __init__(self, path: Path = LEXICON_DIR / "scope.yaml") -> None:
         data = yaml.safe_load(path.read_text("utf-8"))
         self._raw = tuple(re.compile(p) for p in data.get("raw", ()))
-        self._folded = tuple(
-            (name, re.compile(p)) for name, patterns in data["folded"].items() for p in patterns
-        )
-        # Most questions carry no cue at all: one pass over all patterns at once says so,
-        # and only a message that has one is tried pattern by pattern (for the first in order).
-        self._any = AnyOf(p.pattern for _, p in self._folded)
+        folded = [(str(name), p) for name, patterns in data["folded"].items() for p in patterns]
+        self._reasons = tuple(name for name, _ in folded)
+        self._folded = AnyOf(p for _, p in folded)
 
     def cue(self, text: str) -> Cue | None:
         """The first sign that a question is beyond the knowledge base, or None."""
@@ -55,10 +52,8 @@ class Scope:
             if found:
                 return Cue("link", found.group(0))
         folded = fold(text)
-        if not self._any(folded):
+        first = self._folded.first(folded)
+        if first is None:
             return None
-        for name, pattern in self._folded:
-            found = pattern.search(folded)
-            if found:
-                return Cue(str(name), found.group(0))
-        return None
+        index, start, end = first
+        return Cue(self._reasons[index], folded[start:end])
