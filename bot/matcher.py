@@ -162,6 +162,7 @@ class _Best:
 
 
 _Multi = dict[str, list[tuple[int, frozenset[str]]]]
+_Weighed = tuple[np.ndarray, np.ndarray]  # rows (entries or phrasings) and their weights
 
 
 def _by_word(terms: Sequence[_Terms]) -> tuple[dict[str, np.ndarray], _Multi]:
@@ -309,18 +310,19 @@ class Matcher:
         self._row_tokens = np.asarray(row_tokens, dtype=np.int32)
         self._row_size = np.diff(self._row_start)  # never 0: empty phrasings are dropped
         # A small base is cheaper the other way round: per token, the phrasings holding it.
-        self._phrasings_with: dict[str, np.ndarray] | None = None
+        self._phrasings_with: dict[str, _Weighed] | None = None
         if len(phrasing_weight) <= SMALL_BASE_PHRASINGS:
             by_token: dict[str, list[int]] = {}
             for row, p in enumerate(p for item in indexed for p in item.phrasings):
                 for token in p:
                     by_token.setdefault(token, []).append(row)
-            self._phrasings_with = {t: np.asarray(v, dtype=np.int32) for t, v in by_token.items()}
+            self._phrasings_with = self._weighed(by_token)
         self._count = np.bincount(np.asarray(owner, dtype=np.int32), minlength=len(indexed))
         self._first = np.cumsum(self._count) - self._count
         # Where each entry's run starts, for `np.maximum.reduceat` over all phrasings (an
         # entry without phrasings, if any, points at a row in range and is zeroed after).
         self._first_row = np.minimum(self._first, max(0, len(owner) - 1))
+        self._no_phrasing = np.flatnonzero(self._count == 0)
         self._phrasing_weight = np.asarray(phrasing_weight)
         # First stage: an inverted index from token to entries, so the information an entry
         # shares with a question is one numpy pass whatever the size of the knowledge base.
@@ -330,6 +332,7 @@ class Matcher:
             for token in item.vocabulary:
                 postings.setdefault(token, []).append(i)
         self._postings = {t: np.asarray(v, dtype=np.int32) for t, v in postings.items()}
+        self._weighed_postings = self._weighed(postings)
         self.shortlist = shortlist
 
         # Naive Bayes (multinomial, additive smoothing a), kept sparse so that it scales like
@@ -344,6 +347,11 @@ class Matcher:
             t: np.asarray([math.log((a + frequency[i][t]) / a) for i in ids])
             for t, ids in postings.items()
         }
+
+    def _weighed(self, postings: Mapping[str, Sequence[int]]) -> dict[str, _Weighed]:
+        """Per token, the rows that hold it, each with the token's weight (`_accumulate`)."""
+        return {t: (np.asarray(rows, dtype=np.int32), np.full(len(rows), self._idf[t]))
+                for t, rows in postings.items()}
 
     def weight(self, token: str) -> float:
         return self._idf.get(token, self._unknown)
@@ -377,11 +385,11 @@ class Matcher:
         """Per entry (or per `size` items), whether one of its terms (one word: `single`;
         more: `multi`, filed under one of their words) occurs in `query`."""
         mask = np.zeros(len(self._entries) if size is None else size, dtype=bool)
-        for token in query:
-            ids = single.get(token)
-            if ids is not None:
-                mask[ids] = True
-            for i, words in multi.get(token, ()):
+        found = [single[t] for t in query if t in single]
+        if found:
+            mask[np.concatenate(found) if len(found) > 1 else found[0]] = True
+        for token in multi.keys() & query:
+            for i, words in multi[token]:
                 if words <= query:
                     mask[i] = True
         return mask
@@ -451,19 +459,18 @@ class Matcher:
 
     def _shared(self, known: list[str]) -> np.ndarray:
         """Summed weight of the known question tokens each entry's vocabulary holds."""
-        return self._accumulate(self._postings, known, len(self._entries))
+        return self._accumulate(self._weighed_postings, known, len(self._entries))
 
-    def _accumulate(self, postings: dict[str, np.ndarray], known: list[str],
-                    size: int) -> np.ndarray:
+    @staticmethod
+    def _accumulate(postings: dict[str, _Weighed], known: list[str], size: int) -> np.ndarray:
         """Per row (entry or phrasing), the summed idf of the known tokens it holds."""
         # A token only an entry's keywords use has no phrasing.
         lists = [postings[t] for t in known if t in postings]
         if not lists:
             return np.zeros(size)
-        weights = [self._idf[t] for t in known if t in postings]
-        rows = np.concatenate(lists)
-        return np.bincount(rows, weights=np.repeat(weights, [len(x) for x in lists]),
-                           minlength=size)
+        rows = np.concatenate([r for r, _ in lists])
+        weights = np.concatenate([w for _, w in lists])
+        return np.bincount(rows, weights=weights, minlength=size)
 
     def _bayes(self, known: list[str]) -> np.ndarray:
         """P(entry | known question tokens) for every entry, naive Bayes, uniform prior."""
@@ -540,7 +547,8 @@ class Matcher:
             wp = self._phrasing_weight
             score = c / (wq + wp) + 0.5 * c / wp
             best = np.maximum.reduceat(score, self._first_row)
-            best[self._count == 0] = 0.0
+            if self._no_phrasing.size:
+                best[self._no_phrasing] = 0.0
             return best[hits]  # type: ignore[no-any-return]
         # The phrasings of the hits (each entry's are a contiguous run), hit by hit.
         start, count = self._first[hits], self._count[hits]
