@@ -45,11 +45,18 @@ _SEPARATED = re.compile(
 @lru_cache(maxsize=8)
 def fold(text: str) -> str:
     """Lower case without accents; emoji and punctuation become spaces."""
-    text = _UN.sub("Verenigde Naties", text)
-    text = _COMBINING.sub("", unicodedata.normalize("NFKD", text.lower()))
-    # "sms'jes", "zo'n": the apostrophe joins, it does not separate.
-    text = _APOSTROPHE.sub("", text)
-    text = _EQUALS.sub(" hetzelfde als ", text)
+    # Each step only where it can change something: most messages are plain ASCII.
+    if "VN" in text:
+        text = _UN.sub("Verenigde Naties", text)
+    text = text.lower()
+    if not text.isascii():
+        text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
+        # "sms'jes", "zo'n": the apostrophe joins, it does not separate.
+        text = _APOSTROPHE.sub("", text)
+    elif "'" in text or "`" in text:
+        text = _APOSTROPHE.sub("", text)
+    if "=" in text:
+        text = _EQUALS.sub(" hetzelfde als ", text)
     return " ".join(_WORD.findall(text))
 
 
@@ -258,12 +265,15 @@ class Normalizer:
         """Folded words written with a capital inside a sentence: names of people and places
         ("ik ben Gerda uit Wilsum"), which say nothing about the topic."""
         found: list[str] = []
-        start = True
-        for raw in text.split():
-            core = raw.strip("\"'‘’“”()[],;:!?.")
-            if (not start and len(core) > 1 and core[0].isupper() and core[1:].islower()):
+        raws = text.split()
+        # Only a word with a capital can be a name: most words are looked at once, in C.
+        for k in [k for k, raw in enumerate(raws) if k and not raw.islower()]:
+            before = raws[k - 1]
+            if before.endswith((".", "!", "?", ":")) or before in {"-", "–"}:
+                continue  # the first word of a sentence
+            core = raws[k].strip("\"'‘’“”()[],;:!?.")
+            if len(core) > 1 and core[0].isupper() and core[1:].islower():
                 found.append(core)
-            start = raw.endswith((".", "!", "?", ":")) or raw in {"-", "–"}
         # Folded together, once: word by word they would also push the message itself out
         # of `fold`'s small cache.
         return frozenset(fold(" ".join(found)).split()) if found else frozenset()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import unicodedata
 from typing import Any
 
 from aiohttp import web
@@ -18,7 +19,7 @@ from bot.dialogue import DialogueEngine
 from bot.helpline import Helpline
 from bot.matcher import BEYOND
 from bot.messages import Channel, InboundMessage, clean_text
-from bot.normalize import Normalizer, fold
+from bot.normalize import _APOSTROPHE, _COMBINING, _EQUALS, _UN, _WORD, Normalizer, fold
 from bot.ratelimit import RATE_LIMITED, RateLimit
 from bot.storage.db import Database
 from handlers.telegram import inbound_from_update
@@ -50,6 +51,50 @@ def test_normaliser_never_crashes(engine: DialogueEngine, text: str):
     for normalizer in (_plain, engine.matcher.normalizer):
         tokens = normalizer.tokens(text)
         assert all(isinstance(t, str) and t for t in tokens)
+
+
+def _fold_every_step(text: str) -> str:
+    """`fold` as it was before it skipped the steps that cannot change a text."""
+    text = _UN.sub("Verenigde Naties", text)
+    text = _COMBINING.sub("", unicodedata.normalize("NFKD", text.lower()))
+    text = _APOSTROPHE.sub("", text)
+    text = _EQUALS.sub(" hetzelfde als ", text)
+    return " ".join(_WORD.findall(text))
+
+
+# Where fold's shortcuts could go wrong: capitals, accents, apostrophes, "=", ASCII or not.
+fold_text = st.one_of(texts, st.lists(st.sampled_from(
+    ["VN", "vn", "VNG", "zo'n", "sms`jes", "d’r", "´", "é", "e\u0301", "=", "a=b", "x = y",
+     "Ärger", "ǅ", "İ", "ß", "1", " ", "'", "A"]), max_size=10).map("".join))
+
+
+@PURE
+@given(text=fold_text)
+def test_fold_skips_only_steps_that_cannot_change_the_text(text: str):
+    assert fold(text) == _fold_every_step(text)
+
+
+def _names_word_by_word(text: str) -> frozenset[str]:
+    """`Normalizer.names` as it was before it looked only at words with a capital."""
+    found: list[str] = []
+    start = True
+    for raw in text.split():
+        core = raw.strip("\"'‘’“”()[],;:!?.")
+        if not start and len(core) > 1 and core[0].isupper() and core[1:].islower():
+            found.append(core)
+        start = raw.endswith((".", "!", "?", ":")) or raw in {"-", "–"}
+    return frozenset(fold(" ".join(found)).split()) if found else frozenset()
+
+
+name_text = st.one_of(texts, st.lists(st.sampled_from(
+    ["Gerda", "uit", "Wilsum.", "Ik", "ben", "-", "–", "(Kampen)", "De", "ÉÉN", "Ǆemal", "a:",
+     "Jean-Pierre", "'Zwolle'", "?", "VN", "x"]), max_size=12).map(" ".join))
+
+
+@PURE
+@given(text=name_text)
+def test_names_are_found_as_word_by_word(text: str):
+    assert Normalizer.names(text) == _names_word_by_word(text)
 
 
 @PURE
