@@ -138,8 +138,8 @@ class AnyOf:
 
     def _candidates(self, folded: str) -> list[int]:
         found = set(self._always)
-        for word in set(folded.split()):
-            found.update(self._by_lead.get(word, ()))
+        for word in self._by_lead.keys() & folded.split():
+            found.update(self._by_lead[word])
         return sorted(found)
 
     def matches(self, folded: str) -> Iterator[tuple[int, int, int]]:

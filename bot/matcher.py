@@ -510,22 +510,23 @@ class Matcher:
         partial = 100 * damping * (w.phrase * phrase + w.coverage * coverage
                                    + w.keyword * keyword)
         qstring = " ".join(sorted(query))
-        allowance = self.eligibility(query, excluded)[hits].tolist()
+        allowance = self.eligibility(query, excluded)[hits]
         reach = 100 * damping * w.fuzzy  # the most the fuzzy signal can add
         # Entries are scored in full best bound first. The fuzzy signal can add at most
-        # `reach` and `eligibility` (excludes, requires) only lowers a score, so once `limit`
+        # `reach` and `eligibility` (excludes, requires) scales the sum, so once `limit`
         # entries (of this part or another one of the message) score more than the next one
         # could, the rest cannot enter the top `limit`.
-        bounds = partial + reach
+        bounds = (partial + reach) * allowance
         order = np.argsort(-bounds, kind="stable").tolist()
         bound, base, entry_of = bounds.tolist(), partial.tolist(), hits.tolist()
+        allowances = allowance.tolist()
         least = scores.least() - _ROUNDING
         for k in order:
             if bound[k] < least:
                 break
-            allowed = allowance[k]
-            if not allowed or bound[k] * allowed < least:
-                continue
+            allowed = allowances[k]
+            if not allowed:
+                continue  # ruled out (its bound is 0; fewer than `limit` entries scored yet)
             # Only a fuzzy score that lifts this entry above the least of the `limit` best
             # matters: rapidfuzz may skip the phrasings that cannot reach it (an entry that
             # falls short then gets 0 for it and stays out of the top).
