@@ -19,7 +19,17 @@ from bot.dialogue import DialogueEngine
 from bot.helpline import Helpline
 from bot.matcher import BEYOND
 from bot.messages import Channel, InboundMessage, clean_text
-from bot.normalize import _APOSTROPHE, _COMBINING, _EQUALS, _UN, _WORD, Normalizer, fold
+from bot.normalize import (
+    _APOSTROPHE,
+    _COMBINING,
+    _EQUALS,
+    _SEPARATED,
+    _UN,
+    _WORD,
+    Normalizer,
+    fold,
+    separated,
+)
 from bot.ratelimit import RATE_LIMITED, RateLimit
 from bot.storage.db import Database
 from handlers.telegram import inbound_from_update
@@ -95,6 +105,18 @@ name_text = st.one_of(texts, st.lists(st.sampled_from(
 @given(text=name_text)
 def test_names_are_found_as_word_by_word(text: str):
     assert Normalizer.names(text) == _names_word_by_word(text)
+
+
+clause_text = st.one_of(texts, st.lists(st.sampled_from(
+    ["op", "OP", "Op", "aan", "eraan", "los", "loſ", "bıȷ", "İn", "uit", "af", "x", "weg",
+     ".", ",", "?", "!", ";", ":", "\n", " ", "\t", "\u00a0", "-", "_", "é", "1"]),
+    max_size=14).map("".join))
+
+
+@PURE
+@given(text=clause_text)
+def test_a_clause_final_particle_is_found_as_by_searching_everywhere(text: str):
+    assert separated(text) == (_SEPARATED.search(text) is not None)
 
 
 @PURE
