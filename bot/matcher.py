@@ -333,6 +333,17 @@ class Matcher:
                 postings.setdefault(token, []).append(i)
         self._postings = {t: np.asarray(v, dtype=np.int32) for t, v in postings.items()}
         self._weighed_postings = self._weighed(postings)
+        if self._phrasings_with is not None:
+            # A small base: per token, its entries and (numbered after them) its phrasings,
+            # so that what a question shares with each is one pass (`_shared_and_phrasings`).
+            size = len(indexed)
+            self._weighed_both: dict[str, _Weighed] = {}
+            for t, (rows, weighs) in self._weighed_postings.items():
+                more = self._phrasings_with.get(t)
+                if more is not None:
+                    rows = np.concatenate([rows, more[0] + size])
+                    weighs = np.concatenate([weighs, more[1]])
+                self._weighed_both[t] = (rows, weighs)
         self.shortlist = shortlist
 
         # Naive Bayes (multinomial, additive smoothing a), kept sparse so that it scales like
@@ -457,9 +468,14 @@ class Matcher:
         return [Candidate(k, v, round(float(support[self._index[k]]), 3), k.startswith(BEYOND))
                 for k, v in ranked]
 
-    def _shared(self, known: list[str]) -> np.ndarray:
-        """Summed weight of the known question tokens each entry's vocabulary holds."""
-        return self._accumulate(self._weighed_postings, known, len(self._entries))
+    def _shared_and_phrasings(self, known: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Summed weight of the known question tokens each entry's vocabulary holds, and in a
+        small base the same for each phrasing (None: `_phrase` works it out per hit)."""
+        size = len(self._entries)
+        if self._phrasings_with is None:
+            return self._accumulate(self._weighed_postings, known, size), None
+        both = self._accumulate(self._weighed_both, known, size + len(self._row_size))
+        return both[:size], both[size:]
 
     @staticmethod
     def _accumulate(postings: dict[str, _Weighed], known: list[str], size: int) -> np.ndarray:
@@ -500,11 +516,11 @@ class Matcher:
         understood = sum(idf[t] for t in known if t in self._understood)
         damping = 1.0 - w.unknown_penalty * (1.0 - understood / wq)
 
-        shared = self._shared(known)
+        shared, per_phrasing = self._shared_and_phrasings(known)
         hits = np.flatnonzero(shared)
         if len(hits) > self.shortlist:
             hits = hits[np.argpartition(shared[hits], -self.shortlist)[-self.shortlist:]]
-        phrase = self._phrase(known, wq, hits)
+        phrase = self._phrase(known, wq, hits, per_phrasing)
         coverage = shared[hits] / wk * (wk / wq) ** 0.5
         keyword = self._occurs(self._keyword_single, self._keyword_multi, query)[hits]
         partial = 100 * damping * (w.phrase * phrase + w.coverage * coverage
@@ -539,12 +555,13 @@ class Matcher:
                                                         100.0), 1))
             least = scores.least() - _ROUNDING
 
-    def _phrase(self, known: list[str], wq: float, hits: np.ndarray) -> np.ndarray:
+    def _phrase(self, known: list[str], wq: float, hits: np.ndarray,
+                per_phrasing: np.ndarray | None) -> np.ndarray:
         """Per entry in `hits`, how well its best phrasing matches: the weight it shares with
         the question against both sizes, common / (wq + wp) + common / (2 wp)."""
-        if self._phrasings_with is not None:
+        if per_phrasing is not None:
             # A small base: every phrasing at once, then the best of each hit's run.
-            c = self._accumulate(self._phrasings_with, known, len(self._row_size))
+            c = per_phrasing
             wp = self._phrasing_weight
             score = c / (wq + wp) + 0.5 * c / wp
             best = np.maximum.reduceat(score, self._first_row)
