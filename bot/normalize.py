@@ -179,12 +179,20 @@ class Normalizer:
         self._starts = {w: tuple(sorted(n, reverse=True)) for w, n in starts.items()}
         self.vocabulary = vocabulary
         self.keep = keep
-        # Repairs aim at known tokens and at every spelling of a synonym.
+        # Repairs aim at known tokens and at every spelling of a synonym, stemmed and as
+        # written: a typo is made in the word as written ("opgevn" is opgeven, whose stem
+        # "opgeef" is further from it than that of opgevangen).
         self._targets: dict[str, str] = {t: t for t in vocabulary}
         if vocabulary:
             for key, canonical in self._phrases.items():
                 if len(key) == 1 and canonical in vocabulary:
                     self._targets.setdefault(key[0], canonical)
+            for canonical, variants in self.lexicon.synonyms.items():
+                if canonical in vocabulary:
+                    for variant in variants:
+                        written = self._expanded(fold(variant))
+                        if len(written) == 1:
+                            self._targets.setdefault(written[0], canonical)
         # Grouped by first letter: a typo rarely changes it, and it keeps the search small.
         # In alphabetical order: of two targets equally close to a typo the first wins, and
         # that must not depend on how a set happens to iterate in this process (hash seed):

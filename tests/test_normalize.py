@@ -53,6 +53,15 @@ def test_compound_and_typo_repair_with_vocabulary():
     assert "zorgverzekering" in n.tokens("zorgverzkering")
 
 
+def test_a_typo_is_repaired_to_the_word_as_written_not_only_to_stems():
+    base = Normalizer()
+    vocab = frozenset(base.tokens("aanmelden huisvesting"))
+    n = Normalizer(base.lexicon, vocabulary=vocab)
+    # "opgeven" (a way to say aanmelden) stems to "opgeef", further from "opgevn" than the
+    # stem of "opgevangen" (huisvesting) is; as written, "opgeven" is the closest.
+    assert n.tokens("ik wil me opgevn als maatje") == ("aanmelden", "buddy")
+
+
 def test_common_words_are_no_typos_short_typos_are():
     base = Normalizer()
     vocab = frozenset(base.tokens("launch enter buddy pand aankloppen"))
