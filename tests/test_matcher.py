@@ -274,6 +274,11 @@ def test_the_frame_of_a_message_is_not_its_question(engine):
     # A role that opens the sentence ends where its verb follows: the question is kept.
     assert frame.core("Als diaken van de kerk in Epe vraag ik me af hoe lang een gezin mag "
                       "blijven.") == "vraag ik me af hoe lang een gezin mag blijven"
+    # A sign-off closes the message; thanks before a question are no sign-off.
+    assert frame.core("Mag een gezin een jaar blijven? Alvast bedankt, Petra (diaken)") == (
+        "Mag een gezin een jaar blijven?")
+    assert frame.core("Bedankt voor de info! Mag een gezin ook een jaar blijven?") == (
+        "Bedankt voor de info! Mag een gezin ook een jaar blijven?")
     # The role neither rules out the entry that excludes its word ("regionaal")...
     assert kind_and_id(engine, message) == (Kind.ANSWER, "ondersteuning-gemeente")
     # ...nor does the same question without the frame change its answer.
