@@ -166,11 +166,15 @@ class Normalizer:
         self._stem = lru_cache(maxsize=65536)(self._stem_word)
         self.canonical = frozenset(self.lexicon.synonyms)
         self._phrases: dict[tuple[str, ...], str] = {}
+        one_word: list[tuple[str, str]] = []  # (variant as written, canonical), for repairs
         for canonical, variants in self.lexicon.synonyms.items():
             for variant in variants:
-                key = tuple(self._stem(w) for w in self._expanded(fold(variant)))
+                written = self._expanded(fold(variant))
+                key = tuple(self._stem(w) for w in written)
                 if key:
                     self._phrases.setdefault(key, canonical)
+                if len(written) == 1:
+                    one_word.append((written[0], canonical))
         # Per first word, the lengths of the phrases starting with it, longest first: most
         # words start no phrase and are looked up once.
         starts: dict[str, set[int]] = {}
@@ -187,12 +191,9 @@ class Normalizer:
             for key, canonical in self._phrases.items():
                 if len(key) == 1 and canonical in vocabulary:
                     self._targets.setdefault(key[0], canonical)
-            for canonical, variants in self.lexicon.synonyms.items():
+            for word, canonical in one_word:
                 if canonical in vocabulary:
-                    for variant in variants:
-                        written = self._expanded(fold(variant))
-                        if len(written) == 1:
-                            self._targets.setdefault(written[0], canonical)
+                    self._targets.setdefault(word, canonical)
         # Grouped by first letter: a typo rarely changes it, and it keeps the search small.
         # In alphabetical order: of two targets equally close to a typo the first wins, and
         # that must not depend on how a set happens to iterate in this process (hash seed):
