@@ -40,6 +40,13 @@ _CLAUSE_END = re.compile(r"[.?!,;:\n]")
 _SEPARATED = re.compile(
     r"\b(?:" + "|".join(_PARTICLES) + r")\s*(?:[.?!,;:\n]|$)", re.IGNORECASE)
 _TAIL = max(map(len, _PARTICLES)) + 1  # a particle and the character before it
+_PARTICLE_SET = frozenset(_PARTICLES)
+# Before an infinitive the particle stands apart too, with "te" or a modal verb between:
+# "om me aan te melden" (aanmelden), "of hij iets terug kan doen" (terugdoen).
+_MODALS = frozenset(("te", "kan", "kun", "kunt", "kunnen", "wil", "wilt", "willen", "moet",
+                     "moeten", "mag", "mogen", "zal", "zullen", "gaat", "gaan"))
+# An infinitive ends in -n; these words do too and follow a preposition ("in een", "op mijn").
+_NOT_INFINITIVES = frozenset(("een", "geen", "mijn", "zijn", "hun", "hen", "men", "ben"))
 
 
 def separated(text: str) -> bool:
@@ -214,9 +221,23 @@ class Normalizer:
         return self._words(text)
 
     def _words(self, text: str) -> tuple[str, ...]:
-        if separated(text):
-            return self._clauses(text)
-        return tuple(self._expanded(fold(text)))
+        words = self._clauses(text) if separated(text) else tuple(self._expanded(fold(text)))
+        if _PARTICLE_SET.isdisjoint(words):
+            return words
+        return words + self._infinitives(words)
+
+    def _infinitives(self, words: tuple[str, ...]) -> tuple[str, ...]:
+        """The separable verbs whose particle stands apart before the infinitive ("aan te
+        melden" → aanmelden, "terug kan doen" → terugdoen), as one word when the lexicon or
+        the knowledge base knows it; the words stay as well, like `_clauses` keeps them."""
+        joined: list[str] = []
+        for i, word in enumerate(words[:-2]):
+            if word in _PARTICLE_SET and words[i + 1] in _MODALS:
+                verb = words[i + 2]
+                if (len(verb) >= 4 and verb.endswith("n") and verb not in _NOT_INFINITIVES
+                        and self._single(word + verb) is not None):
+                    joined.append(word + verb)
+        return tuple(joined)
 
     def _expanded(self, folded: str) -> list[str]:
         """The words of folded text, SMS shorthand and abbreviations written out."""

@@ -182,3 +182,17 @@ def test_a_separable_verb_split_over_the_clause_is_read_as_one_word():
     # Only a clause-final particle, and only a verb the lexicon or knowledge base knows.
     assert "opknippen" not in n.tokens("knip je op zaterdag het gras?")
     assert n.tokens("wat staat er op?") == Normalizer(vocabulary=vocabulary).tokens("wat staat er")
+
+
+def test_a_separable_verb_split_before_its_infinitive_is_read_as_one_word():
+    vocabulary = frozenset({"opknippen", "aanmelden", "vrijwilliger", "kerk"})
+    n = Normalizer(vocabulary=vocabulary)
+    # With "te" or a modal verb between the particle and the infinitive.
+    assert "aanmelden" in n.tokens("wat moet ik doen om me aan te melden?")
+    assert "opknippen" in n.tokens("is het slim om het werk op te knippen")
+    assert "bijdragen" in n.tokens("hij vraagt of hij iets terug kan doen")  # terugdoen
+    # The words themselves stay.
+    assert {"knip", "opknippen"} <= set(n.tokens("is het slim om het werk op te knippen"))
+    # A preposition before an article or pronoun, or a verb nobody knows, joins nothing.
+    assert n.tokens("wonen in een kerk") == n.tokens("wonen een kerk")
+    assert n.tokens("ik ga op te wandelen") == n.tokens("ik ga te wandelen")
