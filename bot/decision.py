@@ -35,7 +35,7 @@ class Thresholds:
     # When it vetoes the best candidate, another candidate it clearly prefers answers instead
     # from this score on (the best was close to the question's words, the other to its meaning).
     switch: float = 30.0
-    switch_support: float = 0.8
+    switch_support: float = 0.6
     max_options: int = 3
 
 
