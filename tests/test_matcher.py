@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from bot.decision import Kind, Thresholds, decide
+from bot.decision import Decision, Kind, Thresholds, decide
 from bot.matcher import Candidate
 from bot.messages import Channel
 
@@ -363,3 +363,20 @@ def test_not_being_a_church_is_about_faith_not_about_a_building(engine):
                                "can we join?") == (Kind.ANSWER, "levensbeschouwing")
     assert kind_and_id(engine, "onze kerk heeft een leeg dorpshuis, kunnen jullie daar "
                                "iets mee?") == (Kind.ANSWER, "vastgoed-zoeken")
+
+
+def test_wanting_a_person_is_said_in_one_breath_not_across_a_message(engine):
+    assert kind_and_id(engine, "ik zou graag even met iemand willen praten") == (
+        Kind.INTENT, "mens")
+    # "wil" in one sentence and "contact" in another: a question about how to get in touch.
+    asked = ("Ik wil graag eens van gedachten wisselen over de mogelijkheden in onze "
+             "gemeente met iemand van jullie. Via welke weg kan ik het beste contact leggen?")
+    assert kind_and_id(engine, asked) == (Kind.ANSWER, "contact-pionier")
+
+
+def test_a_candidate_the_second_opinion_supports_answers_when_the_best_is_vetoed():
+    t = Thresholds()
+    vetoed_best = [Candidate("duur-huisvesting", 65.0, 0.02), Candidate("bzk-permanent", 38.0, 0.7)]
+    assert decide(vetoed_best, t) == Decision(Kind.ANSWER, "bzk-permanent", score=38.0)
+    weakly = [Candidate("duur-huisvesting", 65.0, 0.02), Candidate("bzk-permanent", 38.0, 0.4)]
+    assert decide(weakly, t).kind is Kind.ESCALATE
