@@ -45,8 +45,9 @@ _PARTICLE_SET = frozenset(_PARTICLES)
 # "om me aan te melden" (aanmelden), "of hij iets terug kan doen" (terugdoen).
 _MODALS = frozenset(("te", "kan", "kun", "kunt", "kunnen", "wil", "wilt", "willen", "moet",
                      "moeten", "mag", "mogen", "zal", "zullen", "gaat", "gaan"))
-# An infinitive ends in -n; these words do too and follow a preposition ("in een", "op mijn").
-_NOT_INFINITIVES = frozenset(("een", "geen", "mijn", "zijn", "hun", "hen", "men", "ben"))
+# An infinitive ends in -n and has four letters or more; these words do too and follow a
+# preposition ("op geen", "op mijn").
+_NOT_INFINITIVES = frozenset(("geen", "mijn", "zijn"))
 
 
 def separated(text: str) -> bool:
@@ -260,7 +261,7 @@ class Normalizer:
             # Not through `fold`'s small cache: the message's own entry must stay in it.
             words = self._expanded(fold.__wrapped__(clause))
             out.extend(words)
-            if len(words) >= 2 and words[-1] in _PARTICLES and not self._ends_phrase(words):
+            if len(words) >= 2 and words[-1] in _PARTICLE_SET and not self._ends_phrase(words):
                 joined = self._separable(words[-1], words[:-1])
                 if joined is not None:
                     out.append(joined)
