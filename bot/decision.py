@@ -36,6 +36,10 @@ class Thresholds:
     # from this score on (the best was close to the question's words, the other to its meaning).
     switch: float = 30.0
     switch_support: float = 0.6
+    # A subject cue (`bot.scope`: benefits, property...) gives way to an entry both signals
+    # are sure of: from `agreed` with at least this support ("via de gemeente kopen we de
+    # maatschappelijke begeleiding in" asks about the entry on guidance, not about buying).
+    cue_support: float = 0.9
     max_options: int = 3
 
 
@@ -46,6 +50,18 @@ class Decision:
     options: tuple[str, ...] = ()
     score: float = 0.0
     candidates: tuple[Candidate, ...] = field(default=(), compare=False)
+
+
+def outweighs_cue(candidates: list[Candidate], t: Thresholds = Thresholds()) -> bool:
+    """Whether the best candidate is an entry sure enough to answer despite a subject cue:
+    both signals agree on it, and it leads every kind of question beyond the knowledge base
+    by the margin ("belasting over de vergoeding" stays close to the kind on money)."""
+    if not candidates or candidates[0].beyond:
+        return False
+    best = candidates[0]
+    beyond = max((c.score for c in candidates if c.beyond), default=0.0)
+    return (best.score >= t.agreed and (best.support or 0.0) >= t.cue_support
+            and best.score - beyond >= t.margin)
 
 
 def decide(candidates: list[Candidate], t: Thresholds = Thresholds()) -> Decision:

@@ -17,7 +17,7 @@ import yaml
 
 from bot.anyof import AnyOf
 from bot.conversation import Conversation, State
-from bot.decision import Decision, Kind, Thresholds, decide
+from bot.decision import Decision, Kind, Thresholds, decide, outweighs_cue
 from bot.formatting import answer_text, for_channel
 from bot.hours import BusinessHours
 from bot.intents import IntentMatch, Intents
@@ -141,8 +141,9 @@ class DialogueEngine:
         if detected is Detected.OTHER:
             return Reply(Decision(Kind.ESCALATE), t.other_language, Language.NL, truncated)
         ranked = self.matcher.rank(considered)
-        if cue is not None and not (cue.about_subject and ranked
-                                    and self.matcher.uses(ranked[0].entry_id, cue.words)):
+        if cue is not None and not (cue.about_subject and ranked and (
+                self.matcher.uses(ranked[0].entry_id, cue.words)
+                or (cue.outweighable and outweighs_cue(ranked, self.thresholds)))):
             candidates = entries(ranked)
             return Reply(Decision(Kind.ESCALATE, candidates=candidates), t.escalated, lang,
                          truncated)

@@ -24,6 +24,10 @@ from bot.normalize import LEXICON_DIR, fold
 SUBJECT_CUES = frozenset({
     "work_and_money", "immigration", "property_and_tenancy", "shopping", "legal",
 })
+# A subject cue also gives way to an entry both of the matcher's signals are sure of
+# (`bot.decision.outweighs_cue`), except a request for legal advice: that is one whatever
+# entry its words are close to.
+OUTWEIGHABLE_CUES = SUBJECT_CUES - {"legal"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +38,10 @@ class Cue:
     @property
     def about_subject(self) -> bool:
         return self.reason in SUBJECT_CUES
+
+    @property
+    def outweighable(self) -> bool:
+        return self.reason in OUTWEIGHABLE_CUES
 
 
 class Scope:

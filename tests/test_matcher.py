@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from bot.decision import Decision, Kind, Thresholds, decide
+from bot.decision import Decision, Kind, Thresholds, decide, outweighs_cue
 from bot.matcher import Candidate
 from bot.messages import Channel
 
@@ -194,6 +194,35 @@ def test_a_subject_cue_the_best_entry_itself_covers_does_not_escalate(engine):
     # A benefits question no entry talks about still goes to a pioneer.
     assert kind_and_id(engine, "krijgt een statushouder in de pastorie bijstand?")[0] is (
         Kind.ESCALATE)
+
+
+def test_a_subject_cue_gives_way_to_an_entry_both_signals_are_sure_of(engine):
+    # "kopen" is a property cue, but buying in guidance is the guidance entry's subject.
+    text = ("Wij kopen als gemeente de maatschappelijke begeleiding in. Hoe verhoudt de buddy "
+            "zich tot die begeleider?")
+    assert engine.scope.cue(text).reason == "property_and_tenancy"
+    assert kind_and_id(engine, text) == (Kind.ANSWER, "begeleiding-samenwerking")
+    # Tax on the fee: the second opinion is not sure enough of the HAR entry to outweigh
+    # the cue on money, so a pioneer answers.
+    taxed = "Moeten wij als kerk belasting betalen over de HAR-vergoeding?"
+    assert kind_and_id(engine, taxed)[0] is Kind.ESCALATE
+    # A request for legal advice stays one, however sure the match on its subject.
+    advice = "Graag juridisch advies: hoe zit het met de HAR-vergoeding voor ons pand?"
+    assert engine.scope.cue(advice).reason == "legal"
+    assert kind_and_id(engine, advice)[0] is Kind.ESCALATE
+
+
+def test_what_outweighs_a_cue():
+    t = Thresholds()
+    sure = [Candidate("a", 50, 0.95), Candidate("buiten:geld-en-werk", 38, 0.0, beyond=True)]
+    assert outweighs_cue(sure, t)
+    assert not outweighs_cue([Candidate("a", 50, 0.8), *sure[1:]], t)  # support too low
+    assert not outweighs_cue([Candidate("a", 30, 0.95), *sure[1:]], t)  # score too low
+    # A kind beyond the knowledge base within the margin keeps the cue standing.
+    assert not outweighs_cue([sure[0], Candidate("buiten:geld-en-werk", 45, 0.0, beyond=True)],
+                             t)
+    assert not outweighs_cue(list(reversed(sure)), t)
+    assert not outweighs_cue([], t)
 
 
 def test_legal_advice_and_silence_for_weeks_go_to_a_pioneer(engine):
