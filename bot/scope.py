@@ -47,7 +47,8 @@ class Cue:
 class Scope:
     def __init__(self, path: Path = LEXICON_DIR / "scope.yaml") -> None:
         data = yaml.safe_load(path.read_text("utf-8"))
-        self._raw = tuple(re.compile(p) for p in data.get("raw", ()))
+        self._raw = tuple((str(name), re.compile(p))
+                          for name, patterns in data.get("raw", {}).items() for p in patterns)
         folded = [(str(name), p) for name, patterns in data["folded"].items() for p in patterns]
         self._reasons = tuple(name for name, _ in folded)
         self._folded = AnyOf(p for _, p in folded)
@@ -55,10 +56,10 @@ class Scope:
     def cue(self, text: str) -> Cue | None:
         """The first sign that a question is beyond the knowledge base, or None."""
         lowered = text.lower()
-        for p in self._raw:
+        for reason, p in self._raw:
             found = p.search(lowered)
             if found:
-                return Cue("link", found.group(0))
+                return Cue(reason, found.group(0))
         folded = fold(text)
         first = self._folded.first(folded)
         if first is None:

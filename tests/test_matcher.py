@@ -266,6 +266,24 @@ def test_one_case_a_complaint_and_a_relatives_journey_go_to_a_pioneer(engine):
     assert engine.scope.cue("kunnen jullie me in contact brengen met een pionier?") is None
 
 
+def test_where_ones_own_case_stands_dates_and_amounts_go_to_a_pioneer(engine):
+    cases = {
+        "Is onze vergunning voor de pastorie inmiddels verleend?": "follow_up",
+        "has our HAR application been approved yet?": "follow_up",
+        "I am a refugee in the asylum centre, can you find me a house?": "personal_housing",
+        "wat is de deadline voor het aanvragen van de HAR?": "appointment",
+        "how many status holders did you house last month?": "current",
+        "De tandarts stuurde een rekening van €380, wie betaalt dat?": "amount",
+        "Kunnen jullie dat voor ons regelen met het COA?": "personal_request",
+    }
+    for text, reason in cases.items():
+        assert engine.scope.cue(text).reason == reason, text
+        assert kind_and_id(engine, text)[0] is Kind.ESCALATE, text
+    # The rules in general stay answered.
+    assert kind_and_id(engine, "hoe lang mogen ze in de pastorie blijven?") == (
+        Kind.ANSWER, "duur-huisvesting")
+
+
 def test_a_vetoed_best_gives_way_to_the_candidate_the_second_opinion_prefers():
     t = Thresholds(answer=35, margin=10, clarify=28, min_support=0.1, switch=30,
                    switch_support=0.8)
