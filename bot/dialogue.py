@@ -158,8 +158,16 @@ class DialogueEngine:
         # A greeting or a thank-you before a real question is not what needs answering.
         if "?" in text or len(text.split()) > WEAK_INTENT_MAX_WORDS:
             return None
-        if decide(self.matcher.rank(text), self.thresholds).kind is not Kind.ESCALATE:
+        # Without a question mark, the rest must be a question both signals agree on: "top,
+        # dank je wel voor de info" scores on "info" alone, and the naive-Bayes opinion
+        # finds no entry in it.
+        d = decide(self.matcher.rank(text), self.thresholds)
+        if d.kind is Kind.CLARIFY:
             return None
+        if d.kind is Kind.ANSWER:
+            answered = next(c for c in d.candidates if c.entry_id == d.id)
+            if (answered.support or 0.0) >= self.thresholds.support:
+                return None
         return found
 
     def menu(self, language: Language, channel: Channel) -> str:

@@ -75,6 +75,11 @@ def test_intents_come_before_the_knowledge_base(engine):
 def test_greeting_before_a_question_answers_the_question(engine):
     assert kind_and_id(engine, "Hallo! Wie betaalt de huur van het pand?") == (
         Kind.ANSWER, "har-financiering")
+    # Without a question mark too, when both signals agree on the entry...
+    assert kind_and_id(engine, "hoi, wie betaalt de huur van het pand") == (
+        Kind.ANSWER, "har-financiering")
+    # ...but thanks "for the info" is thanks: "info" alone is no question.
+    assert kind_and_id(engine, "super, dank je wel voor de info 🙏") == (Kind.INTENT, "bedankt")
 
 
 def test_compound_words_are_split(engine):
