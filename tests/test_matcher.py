@@ -280,6 +280,8 @@ def test_where_ones_own_case_stands_dates_and_amounts_go_to_a_pioneer(engine):
         "how many status holders did you house last month?": "current",
         "De tandarts stuurde een rekening van €380, wie betaalt dat?": "amount",
         "Kunnen jullie dat voor ons regelen met het COA?": "personal_request",
+        "mag ik het 06-nummer van onze buddy?": "personal_request",
+        "when will our family finally get a permanent home?": "follow_up",
     }
     for text, reason in cases.items():
         assert engine.scope.cue(text).reason == reason, text
