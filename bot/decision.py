@@ -36,10 +36,12 @@ class Thresholds:
     # from this score on (the best was close to the question's words, the other to its meaning).
     switch: float = 30.0
     switch_support: float = 0.6
-    # A subject cue (`bot.scope`: benefits, property...) gives way to an entry both signals
-    # are sure of: from `agreed` with at least this support ("via de gemeente kopen we de
+    # When the naive-Bayes opinion is all but sure (support from `sure_support`), the best
+    # candidate answers from `sure` without a margin; and a subject cue (`bot.scope`:
+    # benefits, property...) gives way to it from `agreed` ("via de gemeente kopen we de
     # maatschappelijke begeleiding in" asks about the entry on guidance, not about buying).
-    cue_support: float = 0.9
+    sure: float = 25.0
+    sure_support: float = 0.9
     max_options: int = 3
 
 
@@ -60,7 +62,7 @@ def outweighs_cue(candidates: list[Candidate], t: Thresholds = Thresholds()) -> 
         return False
     best = candidates[0]
     beyond = max((c.score for c in candidates if c.beyond), default=0.0)
-    return (best.score >= t.agreed and (best.support or 0.0) >= t.cue_support
+    return (best.score >= t.agreed and (best.support or 0.0) >= t.sure_support
             and best.score - beyond >= t.margin)
 
 
@@ -83,8 +85,9 @@ def decide(candidates: list[Candidate], t: Thresholds = Thresholds()) -> Decisio
     clear = best.score >= t.answer and best.score - runner_up >= t.margin
     support = best.support
     agreed = support is not None and best.score >= t.agreed and support >= t.support
+    sure = support is not None and best.score >= t.sure and support >= t.sure_support
     vetoed = support is not None and support < t.min_support
-    if not vetoed and (clear or agreed):
+    if not vetoed and (clear or agreed or sure):
         return Decision(Kind.ANSWER, best.entry_id, score=best.score, candidates=found)
     if vetoed:
         for other in found[1:]:

@@ -125,6 +125,17 @@ def test_agreeing_opinions_need_less_margin():
     assert vetoed.kind is not Kind.ANSWER
 
 
+def test_an_all_but_sure_second_opinion_answers_a_weak_match():
+    t = Thresholds(answer=35, margin=10, clarify=28, agreed=33, support=0.5, sure=25,
+                   sure_support=0.9)
+    # Few words in common, but the naive-Bayes opinion has no doubt...
+    sure = decide([Candidate("a", 27, 0.95), Candidate("b", 24, 0.03)], t)
+    assert (sure.kind, sure.id) == (Kind.ANSWER, "a")
+    # ...which merely agreeing (0.8) is not, and below `sure` nothing answers.
+    assert decide([Candidate("a", 27, 0.8), Candidate("b", 24, 0.1)], t).kind is Kind.ESCALATE
+    assert decide([Candidate("a", 22, 0.99)], t).kind is Kind.ESCALATE
+
+
 def test_candidates_carry_the_naive_bayes_support(engine):
     ranked = engine.matcher.rank("hoe word ik buddy, waar kan ik me aanmelden?")
     assert ranked[0].entry_id == "buddy-worden"
