@@ -66,6 +66,19 @@ def outweighs_cue(candidates: list[Candidate], t: Thresholds = Thresholds()) -> 
             and best.score - beyond >= t.margin)
 
 
+def asks_beyond_a_greeting(decision: Decision, t: Thresholds = Thresholds()) -> bool:
+    """Whether a greeting or thanks without a question mark carries a question of its own:
+    its decision asks which topic is meant, or answers with an entry the second opinion
+    agrees on ("top, dank je wel voor de info" scores on "info" alone, with no entry the
+    naive-Bayes opinion finds in it)."""
+    if decision.kind is Kind.CLARIFY:
+        return True
+    if decision.kind is not Kind.ANSWER:
+        return False
+    answered = next(c for c in decision.candidates if c.entry_id == decision.id)
+    return (answered.support or 0.0) >= t.support
+
+
 def decide(candidates: list[Candidate], t: Thresholds = Thresholds()) -> Decision:
     # A kind of question beyond the knowledge base does not lead where the naive-Bayes
     # opinion clearly prefers an entry and rejects the kind ("hoe lang duurt de begeleiding"

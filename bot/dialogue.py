@@ -17,7 +17,14 @@ import yaml
 
 from bot.anyof import AnyOf
 from bot.conversation import Conversation, State
-from bot.decision import Decision, Kind, Thresholds, decide, outweighs_cue
+from bot.decision import (
+    Decision,
+    Kind,
+    Thresholds,
+    asks_beyond_a_greeting,
+    decide,
+    outweighs_cue,
+)
 from bot.formatting import answer_text, for_channel
 from bot.hours import BusinessHours
 from bot.intents import IntentMatch, Intents
@@ -158,16 +165,9 @@ class DialogueEngine:
         # A greeting or a thank-you before a real question is not what needs answering.
         if "?" in text or len(text.split()) > WEAK_INTENT_MAX_WORDS:
             return None
-        # Without a question mark, the rest must be a question both signals agree on: "top,
-        # dank je wel voor de info" scores on "info" alone, and the naive-Bayes opinion
-        # finds no entry in it.
-        d = decide(self.matcher.rank(text), self.thresholds)
-        if d.kind is Kind.CLARIFY:
+        if asks_beyond_a_greeting(decide(self.matcher.rank(text), self.thresholds),
+                                  self.thresholds):
             return None
-        if d.kind is Kind.ANSWER:
-            answered = next(c for c in d.candidates if c.entry_id == d.id)
-            if (answered.support or 0.0) >= self.thresholds.support:
-                return None
         return found
 
     def menu(self, language: Language, channel: Channel) -> str:
