@@ -258,6 +258,13 @@ def test_legal_advice_and_silence_for_weeks_go_to_a_pioneer(engine):
     assert kind_and_id(engine, stalled)[0] is Kind.ESCALATE
 
 
+def escalated_for_their_cue(engine, cases: dict[str, str]) -> None:
+    """Each text gives the scope cue named beside it and goes to a pioneer."""
+    for text, reason in cases.items():
+        assert engine.scope.cue(text).reason == reason, text
+        assert kind_and_id(engine, text)[0] is Kind.ESCALATE, text
+
+
 def test_one_case_a_complaint_and_a_relatives_journey_go_to_a_pioneer(engine):
     # Each shares its words with an entry (health insurance, the permit, Ukraine), but asks
     # about one family's case, a complaint or a personal journey: a pioneer answers those.
@@ -273,9 +280,7 @@ def test_one_case_a_complaint_and_a_relatives_journey_go_to_a_pioneer(engine):
         "Wie is de contactpersoon bij het COA voor onze regio?": "personal_request",
         "kunnen jullie voor ons contact leggen met de moskee?": "personal_request",
     }
-    for text, reason in cases.items():
-        assert engine.scope.cue(text).reason == reason, text
-        assert kind_and_id(engine, text)[0] is Kind.ESCALATE, text
+    escalated_for_their_cue(engine, cases)
     # Symptoms are no complaint: "medische klachten" is a question about care.
     assert engine.scope.cue("bij medische klachten, hoe zit het met de zorgverzekering?") is None
     # Being put in touch with a pioneer is what the helpline does.
@@ -294,9 +299,7 @@ def test_where_ones_own_case_stands_dates_and_amounts_go_to_a_pioneer(engine):
         "mag ik het 06-nummer van onze buddy?": "personal_request",
         "when will our family finally get a permanent home?": "follow_up",
     }
-    for text, reason in cases.items():
-        assert engine.scope.cue(text).reason == reason, text
-        assert kind_and_id(engine, text)[0] is Kind.ESCALATE, text
+    escalated_for_their_cue(engine, cases)
     # The rules in general stay answered.
     assert kind_and_id(engine, "hoe lang mogen ze in de pastorie blijven?") == (
         Kind.ANSWER, "duur-huisvesting")
