@@ -206,6 +206,7 @@ class Server:
         self.base = env["PUBLIC_URL"]
         self.process: asyncio.subprocess.Process | None = None
         self.health: list[int] = []
+        self.failures: list[str] = []  # why a poll got no answer, with its time
         self._watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -229,11 +230,14 @@ class Server:
         timeout = aiohttp.ClientTimeout(total=2)
         async with aiohttp.ClientSession(timeout=timeout) as http:
             while True:
+                sent = time.monotonic()
                 try:
                     async with http.get(self.base + "/healthz") as response:
                         self.health.append(response.status)
-                except (aiohttp.ClientError, TimeoutError):
+                except (aiohttp.ClientError, TimeoutError) as error:
                     self.health.append(0)
+                    self.failures.append(
+                        f"{type(error).__name__}: {error} after {time.monotonic() - sent:.2f} s")
                 await asyncio.sleep(0.05)
 
     async def _unwatch(self) -> None:
@@ -247,7 +251,7 @@ class Server:
         """Up all along: every /healthz answer 200, the process still running."""
         assert self.process is not None and self.process.returncode is None, \
             self.log.read_text()
-        assert self.health and set(self.health) == {200}, self.health
+        assert self.health and set(self.health) == {200}, (self.health, self.failures)
 
     async def kill(self) -> None:
         await self._unwatch()
