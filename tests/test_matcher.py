@@ -305,6 +305,25 @@ def test_where_ones_own_case_stands_dates_and_amounts_go_to_a_pioneer(engine):
         Kind.ANSWER, "duur-huisvesting")
 
 
+def test_requests_to_act_for_them_and_money_per_head_go_to_a_pioneer(engine):
+    cases = {
+        "Is de intentieovereenkomst van onze gemeente al door het college getekend?":
+            "follow_up",
+        "Kunnen jullie de buurvrouw voor ons bellen over de sleutel?": "personal_request",
+        "Kunt u mijn gegevens doorsturen naar het COA?": "personal_request",
+        "Mag ik de mobiele nummers van de buddy's?": "personal_request",
+        "Hoeveel vergoeding krijgt de gemeente per gehuisveste statushouder?": "amount",
+        "What does a building permit cost for the chapel?": "amount",
+        "how many families did you house last quarter?": "current",
+        "Moet onze opstalverzekering omhoog nu er mensen in de pastorie wonen?":
+            "property_and_tenancy",
+    }
+    escalated_for_their_cue(engine, cases)
+    # What the helpline itself does stays answered: its costs, the HAR's, its documents.
+    assert engine.scope.cue("wat kost de ondersteuning van een pionier?") is None
+    assert engine.scope.cue("kunnen jullie ons de voorbeelddocumenten sturen?") is None
+
+
 def test_a_vetoed_best_gives_way_to_the_candidate_the_second_opinion_prefers():
     t = Thresholds(answer=35, margin=10, clarify=28, min_support=0.1, switch=30,
                    switch_support=0.8)
