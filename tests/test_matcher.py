@@ -317,6 +317,8 @@ def test_requests_to_act_for_them_and_money_per_head_go_to_a_pioneer(engine):
         "how many families did you house last quarter?": "current",
         "Moet onze opstalverzekering omhoog nu er mensen in de pastorie wonen?":
             "property_and_tenancy",
+        "Kunt u het aanvraagformulier van het COA naar mij mailen?": "personal_request",
+        "Gaat zijn zorgverzekering met terugwerkende kracht in?": "personal_request",
     }
     escalated_for_their_cue(engine, cases)
     # What the helpline itself does stays answered: its costs, the HAR's, its documents.
