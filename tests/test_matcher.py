@@ -324,6 +324,8 @@ def test_requests_to_act_for_them_and_money_per_head_go_to_a_pioneer(engine):
     # What the helpline itself does stays answered: its costs, the HAR's, its documents.
     assert engine.scope.cue("wat kost de ondersteuning van een pionier?") is None
     assert engine.scope.cue("kunnen jullie ons de voorbeelddocumenten sturen?") is None
+    # "per person" is money only with a word of money: a buddy per person is not.
+    assert engine.scope.cue("Does each family get its own buddy, or one per person?") is None
 
 
 def test_a_vetoed_best_gives_way_to_the_candidate_the_second_opinion_prefers():
