@@ -328,6 +328,37 @@ def test_requests_to_act_for_them_and_money_per_head_go_to_a_pioneer(engine):
     assert engine.scope.cue("Does each family get its own buddy, or one per person?") is None
 
 
+def test_someone_elses_details_volunteering_elsewhere_and_acts_done_go_to_a_pioneer(engine):
+    cases = {
+        "Heeft de kwartiermaker al contact opgenomen met onze wethouder?": "follow_up",
+        "Has your pioneer already called the housing corporation?": "follow_up",
+        "Kunnen jullie de burgemeester van Dalfsen eens benaderen?": "personal_request",
+        "Could you call the alderman and explain the plan?": "personal_request",
+        "Wie is de pionier in Drenthe en wat is haar telefoonnummer?": "personal_request",
+        "Mag ik de naam en het mailadres van jullie projectleider?": "personal_request",
+        "Ik wil graag vrijwilliger worden bij de voedselbank, kan dat via jullie?":
+            "personal_request",
+        "Ik zoek een maatje voor mijn kat als ik op vakantie ben": "personal_request",
+        "Wat is het exacte budget van het ministerie voor jullie?": "current",
+        "Zijn we verzekerd als er schade aan de kerkzaal komt?": "property_and_tenancy",
+    }
+    escalated_for_their_cue(engine, cases)
+    # The helpline's own ways of contact and becoming a buddy here stay answered.
+    assert engine.scope.cue("hoe kan ik jullie bereiken buiten deze chat?") is None
+    assert kind_and_id(engine, "hoe kan ik jullie bereiken buiten deze chat?") == (
+        Kind.ANSWER, "contact-pionier")
+    assert engine.scope.cue("hoe word ik buddy voor een gezin in onze pastorie?") is None
+    # Asking to be called is the intent to speak to a person, not a request to call others.
+    assert kind_and_id(engine, "kunnen jullie mij bellen?") == (Kind.INTENT, "mens")
+
+
+def test_asking_what_one_can_ask_is_the_menu(engine):
+    assert kind_and_id(engine, "wat kan ik jou allemaal vragen?") == (Kind.INTENT, "menu")
+    assert kind_and_id(engine, "waarover kan ik u iets vragen?") == (Kind.INTENT, "menu")
+    assert kind_and_id(engine, "kan ik een pionier aan de lijn krijgen?") == (
+        Kind.INTENT, "mens")
+
+
 def test_a_vetoed_best_gives_way_to_the_candidate_the_second_opinion_prefers():
     t = Thresholds(answer=35, margin=10, clarify=28, min_support=0.1, switch=30,
                    switch_support=0.8)
@@ -365,6 +396,12 @@ def test_the_frame_of_a_message_is_not_its_question(engine):
     # A role that opens the sentence ends where its verb follows: the question is kept.
     assert frame.core("Als diaken van de kerk in Epe vraag ik me af hoe lang een gezin mag "
                       "blijven.") == "vraag ik me af hoe lang een gezin mag blijven"
+    # A role after an article is the sentence's subject, not who writes; an introduction
+    # without a verb ends at its colon.
+    assert frame.core("De wethouder wil weten hoe lang een gezin mag blijven.") == (
+        "De wethouder wil weten hoe lang een gezin mag blijven")
+    assert frame.core("Ambtenaar hier: mag een gezin een jaar blijven?") == (
+        "mag een gezin een jaar blijven?")
     # A sign-off closes the message; thanks before a question are no sign-off.
     assert frame.core("Mag een gezin een jaar blijven? Alvast bedankt, Petra (diaken)") == (
         "Mag een gezin een jaar blijven?")
