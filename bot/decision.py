@@ -42,6 +42,13 @@ class Thresholds:
     # maatschappelijke begeleiding in" asks about the entry on guidance, not about buying).
     sure: float = 25.0
     sure_support: float = 0.9
+    # A third opinion, the words as written (`Candidate.lexical`): when a plain word search
+    # finds the best candidate under `lexical` of the best entry's strength, and the best
+    # candidate neither scores `lexical_score` nor has `lexical_support`, the three disagree
+    # and the best does not answer on its own.
+    lexical: float = 0.8
+    lexical_support: float = 0.9
+    lexical_score: float = 70.0
     max_options: int = 3
 
 
@@ -100,7 +107,9 @@ def decide(candidates: list[Candidate], t: Thresholds = Thresholds()) -> Decisio
     agreed = support is not None and best.score >= t.agreed and support >= t.support
     sure = support is not None and best.score >= t.sure and support >= t.sure_support
     vetoed = support is not None and support < t.min_support
-    if not vetoed and (clear or agreed or sure):
+    outvoted = (best.lexical is not None and best.lexical < t.lexical
+                and (support or 0.0) < t.lexical_support and best.score < t.lexical_score)
+    if not vetoed and not outvoted and (clear or agreed or sure):
         return Decision(Kind.ANSWER, best.entry_id, score=best.score, candidates=found)
     if vetoed:
         for other in found[1:]:

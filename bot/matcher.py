@@ -32,6 +32,7 @@ from rapidfuzz import fuzz, process
 
 from bot.frame import Frame
 from bot.knowledge import KnowledgeBase
+from bot.lexical import Lexical
 from bot.normalize import LEXICON_DIR, Normalizer
 
 _SENTENCE = re.compile(r"(?<=[.?!])\s+|\n+")
@@ -48,6 +49,10 @@ class Candidate:
     # Not an entry but a kind of question the knowledge base does not answer
     # (`bot/lexicon/beyond.yaml`): when it ranks first, a pioneer answers.
     beyond: bool = False
+    # A third opinion, from the words as written (`bot.lexical`): the entry's BM25 score as
+    # a share of the best entry's (0-1; None: no entry shares a word with the message, or
+    # a kind beyond the knowledge base).
+    lexical: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +279,8 @@ class Matcher:
         # uses, and the exclude would never occur.
         keep = frozenset().union(*(e.excludes.single.union(*e.excludes.multi) for e in indexed))
         self.normalizer = Normalizer(base.lexicon, vocabulary=vocabulary, keep=keep - vocabulary)
+        self.lexical = Lexical([(e.title, *e.questions, *e.keywords) for e in kb],
+                               self.normalizer.words)
 
         # Word weights come from the entries alone; a word only the `beyond` examples use
         # weighs as a word of one entry, and counts as unknown to the knowledge base when
@@ -465,7 +472,15 @@ class Matcher:
         if not ranked or not known:
             return [Candidate(k, v, beyond=k.startswith(BEYOND)) for k, v in ranked]
         support = self._bayes(known)
-        return [Candidate(k, v, round(float(support[self._index[k]]), 3), k.startswith(BEYOND))
+        lexical = self.lexical.relative(core)
+
+        def opinion(entry_id: str) -> float | None:
+            if lexical is None or entry_id.startswith(BEYOND):
+                return None
+            return round(float(lexical[self._index[entry_id]]), 3)
+
+        return [Candidate(k, v, round(float(support[self._index[k]]), 3), k.startswith(BEYOND),
+                          opinion(k))
                 for k, v in ranked]
 
     def _shared_and_phrasings(self, known: list[str]) -> tuple[np.ndarray, np.ndarray | None]:

@@ -3,6 +3,7 @@
 import numpy as np
 
 from bot.decision import Decision, Kind, Thresholds, decide, outweighs_cue
+from bot.lexical import Lexical
 from bot.matcher import Candidate
 from bot.messages import Channel
 
@@ -359,6 +360,27 @@ def test_asking_what_one_can_ask_is_the_menu(engine):
         Kind.INTENT, "mens")
 
 
+def test_the_word_search_ranks_entries_by_their_words_as_written():
+    lexical = Lexical([["hoe word ik buddy", "buddy worden"], ["wie betaalt de huur"]],
+                      str.split)
+    assert lexical.scores("kan ik buddy worden")[0] > lexical.scores("kan ik buddy worden")[1]
+    assert list(lexical.relative("wie betaalt de huur?")) == [0.0, 1.0]
+    assert lexical.relative("appeltaart recept") is None  # no word in common: no opinion
+
+
+def test_a_best_candidate_the_word_search_finds_weak_does_not_answer_on_its_own():
+    t = Thresholds(answer=35, margin=10, agreed=33, support=0.5, lexical=0.8,
+                   lexical_support=0.9, lexical_score=70)
+    # Score and support lean to "a", the word search to "b": three opinions, split.
+    split = decide([Candidate("a", 55, 0.6, lexical=0.5), Candidate("b", 30, 0.2, lexical=1.0)],
+                   t)
+    assert split.kind is Kind.ESCALATE
+    # The word search agreeing enough, or either of the others being sure, answers.
+    for best in (Candidate("a", 55, 0.6, lexical=0.9), Candidate("a", 55, 0.95, lexical=0.5),
+                 Candidate("a", 75, 0.6, lexical=0.5), Candidate("a", 55, 0.6)):
+        assert decide([best, Candidate("b", 30, 0.2, lexical=1.0)], t).kind is Kind.ANSWER
+
+
 def test_a_vetoed_best_gives_way_to_the_candidate_the_second_opinion_prefers():
     t = Thresholds(answer=35, margin=10, clarify=28, min_support=0.1, switch=30,
                    switch_support=0.8)
@@ -487,8 +509,11 @@ def test_not_being_a_church_is_about_faith_not_about_a_building(engine):
     # question about offering that building.
     assert kind_and_id(engine, "ons dorpshuis is niet kerkelijk, kunnen we toch aansluiten?") == (
         Kind.ANSWER, "levensbeschouwing")
-    assert kind_and_id(engine, "We are not a church but a neighbourhood association, "
-                               "can we join?") == (Kind.ANSWER, "levensbeschouwing")
+    # In English the plain word search (`Candidate.lexical`) finds the building entry
+    # strongest ("church", "association"): with the opinions split, a pioneer answers, and
+    # the near-miss is never the answer.
+    english = "We are not a church but a neighbourhood association, can we join?"
+    assert kind_and_id(engine, english) == (Kind.ESCALATE, None)
     assert kind_and_id(engine, "onze kerk heeft een leeg dorpshuis, kunnen jullie daar "
                                "iets mee?") == (Kind.ANSWER, "vastgoed-zoeken")
 
