@@ -138,7 +138,10 @@ class DialogueEngine:
         if cue is not None and cue.reason == "emergency":
             return Reply(Decision(Kind.ESCALATE), t.escalated, lang, truncated)
         intent = self._intent(considered)
-        if intent is not None:
+        # Spam that opens with a greeting ("Hi dear, crypto advisor here") is no greeting;
+        # a request to stop or to be forgotten is honoured whatever else the message holds.
+        if intent is not None and not (intent.standalone and cue is not None
+                                       and cue.reason == "spam"):
             return Reply(
                 Decision(Kind.INTENT, intent.id, score=100.0),
                 self._intent_text(intent.id, lang, channel),

@@ -161,6 +161,13 @@ def test_an_excluded_word_lowers_an_entry_but_a_near_miss_stays_out(engine):
     assert kind_and_id(engine, "ik zoek een buddy voor mijn hond")[0] is Kind.ESCALATE
 
 
+def test_spam_that_opens_with_a_greeting_is_no_greeting(engine):
+    assert kind_and_id(engine, "Hallo lieverd, investeer nu in crypto, 300% rendement") == (
+        Kind.ESCALATE, None)
+    # An opt-out is honoured whatever the message holds.
+    assert kind_and_id(engine, "STOP") == (Kind.INTENT, "stop")
+
+
 def test_polite_and_reordered_intents(engine):
     assert kind_and_id(engine, "uitschrijven aub") == (Kind.INTENT, "stop")
     assert kind_and_id(engine, "Ik wil dat jullie mijn nummer en berichten verwijderen.") == (
@@ -355,6 +362,7 @@ def test_someone_elses_details_volunteering_elsewhere_and_acts_done_go_to_a_pion
 
 def test_asking_what_one_can_ask_is_the_menu(engine):
     assert kind_and_id(engine, "wat kan ik jou allemaal vragen?") == (Kind.INTENT, "menu")
+    assert kind_and_id(engine, "is there a person I can talk to?") == (Kind.INTENT, "mens")
     assert kind_and_id(engine, "waarover kan ik u iets vragen?") == (Kind.INTENT, "menu")
     assert kind_and_id(engine, "kan ik een pionier aan de lijn krijgen?") == (
         Kind.INTENT, "mens")
