@@ -349,6 +349,10 @@ def test_someone_elses_details_volunteering_elsewhere_and_acts_done_go_to_a_pion
         "Ik zoek een maatje voor mijn kat als ik op vakantie ben": "personal_request",
         "Wat is het exacte budget van het ministerie voor jullie?": "current",
         "Zijn we verzekerd als er schade aan de kerkzaal komt?": "property_and_tenancy",
+        "Heeft u mijn bericht over de kosterswoning al gelezen?": "follow_up",
+        "Ik heb me aangemeld maar nog geen bevestiging gekregen": "follow_up",
+        "Could you send me the email address of your coordinator?": "personal_request",
+        "Kunnen jullie namens ons met de corporatie praten?": "personal_request",
     }
     escalated_for_their_cue(engine, cases)
     # The helpline's own ways of contact and becoming a buddy here stay answered.
