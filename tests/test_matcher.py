@@ -353,6 +353,13 @@ def test_someone_elses_details_volunteering_elsewhere_and_acts_done_go_to_a_pion
         "Ik heb me aangemeld maar nog geen bevestiging gekregen": "follow_up",
         "Could you send me the email address of your coordinator?": "personal_request",
         "Kunnen jullie namens ons met de corporatie praten?": "personal_request",
+        "Wat is het telefoonnummer van de kwartiermaker?": "personal_request",
+        "Kunnen jullie ons inschrijven voor de sessie van donderdag?": "personal_request",
+        "Kun je een afspraak bij de tandarts voor hem maken?": "personal_request",
+        "Wat zijn de regels voor zonnepanelen op de pastorie?": "property_and_tenancy",
+        "Betalen we toeristenbelasting voor de bewoners?": "work_and_money",
+        "Mogen we de bewoners verplichten om Nederlands te leren?": "legal",
+        "What will the weather be like on Saturday?": "off_topic",
     }
     escalated_for_their_cue(engine, cases)
     # The helpline's own ways of contact and becoming a buddy here stay answered.
