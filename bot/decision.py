@@ -111,6 +111,17 @@ def decide(candidates: list[Candidate], t: Thresholds = Thresholds()) -> Decisio
                 and (support or 0.0) < t.lexical_support and best.score < t.lexical_score)
     if not vetoed and not outvoted and (clear or agreed or sure):
         return Decision(Kind.ANSWER, best.entry_id, score=best.score, candidates=found)
+    if outvoted:
+        # ...and where both others agree on another candidate instead (the word search's
+        # best, with support from `support` and above the best's), that one answers from
+        # `clarify` points: "en na die tijdelijke plek? vinden ze dan een woning?" scores
+        # highest on the entry on buildings, but its words and their typical use point to
+        # the one on permanent housing.
+        for other in found[1:]:
+            if (other.lexical == 1.0 and other.score >= t.clarify
+                    and (other.support or 0.0) >= max(t.support, support or 0.0)):
+                return Decision(Kind.ANSWER, other.entry_id, score=other.score,
+                                candidates=found)
     if vetoed:
         for other in found[1:]:
             if (other.support or 0.0) >= t.switch_support and other.score >= t.switch:

@@ -398,6 +398,10 @@ def test_a_best_candidate_the_word_search_finds_weak_does_not_answer_on_its_own(
     for best in (Candidate("a", 55, 0.6, lexical=0.9), Candidate("a", 55, 0.95, lexical=0.5),
                  Candidate("a", 75, 0.6, lexical=0.5), Candidate("a", 55, 0.6)):
         assert decide([best, Candidate("b", 30, 0.2, lexical=1.0)], t).kind is Kind.ANSWER
+    # Where the word search's best also has more support, the two outvote the score.
+    switched = decide([Candidate("a", 60, 0.3, lexical=0.4), Candidate("b", 30, 0.55, lexical=1.0)],
+                      t)
+    assert (switched.kind, switched.id) == (Kind.ANSWER, "b")
 
 
 def test_a_vetoed_best_gives_way_to_the_candidate_the_second_opinion_prefers():
