@@ -334,6 +334,9 @@ def test_requests_to_act_for_them_and_money_per_head_go_to_a_pioneer(engine):
     assert engine.scope.cue("kunnen jullie ons de voorbeelddocumenten sturen?") is None
     # "per person" is money only with a word of money: a buddy per person is not.
     assert engine.scope.cue("Does each family get its own buddy, or one per person?") is None
+    # Nor is "per week" without one: how often, not how much.
+    assert engine.scope.cue("hoe vaak zie je elkaar als buddy, 1x per week?") is None
+    assert engine.scope.cue("hoeveel leefgeld krijgen ze per week?").reason == "amount"
 
 
 def test_someone_elses_details_volunteering_elsewhere_and_acts_done_go_to_a_pioneer(engine):
