@@ -22,12 +22,12 @@ from bot.normalize import LEXICON_DIR, fold
 # itself talks about the cue's words answers despite it: the regional-cooperation entry
 # explains that benefits differ per municipality, so "uitkeringen" does not rule it out.
 SUBJECT_CUES = frozenset({
-    "work_and_money", "immigration", "property_and_tenancy", "shopping", "legal",
+    "work_and_money", "immigration", "property_and_tenancy", "shopping", "legal", "tax",
 })
 # A subject cue also gives way to an entry both of the matcher's signals are sure of
-# (`bot.decision.outweighs_cue`), except a request for legal advice: that is one whatever
-# entry its words are close to.
-OUTWEIGHABLE_CUES = SUBJECT_CUES - {"legal"}
+# (`bot.decision.outweighs_cue`), except a request for legal advice or a tax question: that
+# is one whatever entry its words are close to.
+OUTWEIGHABLE_CUES = SUBJECT_CUES - {"legal", "tax"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -360,7 +360,8 @@ def test_someone_elses_details_volunteering_elsewhere_and_acts_done_go_to_a_pion
         "Kunnen jullie ons inschrijven voor de sessie van donderdag?": "personal_request",
         "Kun je een afspraak bij de tandarts voor hem maken?": "personal_request",
         "Wat zijn de regels voor zonnepanelen op de pastorie?": "property_and_tenancy",
-        "Betalen we toeristenbelasting voor de bewoners?": "work_and_money",
+        "Betalen we toeristenbelasting voor de bewoners?": "tax",
+        "Moet de vrijwilligersvergoeding van een buddy bij de belasting worden opgegeven?": "tax",
         "Mogen we de bewoners verplichten om Nederlands te leren?": "legal",
         "What will the weather be like on Saturday?": "off_topic",
     }
