@@ -10,7 +10,8 @@ only a fraction of its score: that is what turns "een buddy voor mijn hond" away
 buddy entries, while a long message that mentions such a word in passing can still be
 answered. Each candidate also carries a second opinion, `support`: the naive-Bayes
 probability of the entry given the message's words, learnt from how often each word occurs
-in the entry's phrasings.
+in the entry's phrasings; and a third, `lexical`: how a plain word search (BM25 over the
+words as written, `bot.lexical`) ranks the entry against the best one.
 Unknown words are repaired against the vocabulary (typos) or split into known parts
 (compounds) by the normaliser. What to do with the ranking is `bot.decision`'s business.
 """
