@@ -364,6 +364,17 @@ def test_someone_elses_details_volunteering_elsewhere_and_acts_done_go_to_a_pion
         "Moet de vrijwilligersvergoeding van een buddy bij de belasting worden opgegeven?": "tax",
         "Mogen we de bewoners verplichten om Nederlands te leren?": "legal",
         "What will the weather be like on Saturday?": "off_topic",
+        "Kunt u mij het persoonlijke mailadres van de pionier sturen?": "personal_request",
+        "Could you book an appointment with a GP for us?": "personal_request",
+        "Hoe word ik voogd van een jongen via Nidos?": "personal_request",
+        "Welke pillen helpen tegen zijn paniekaanvallen?": "health",
+        "Kunt u het contract dat we vorige week bespraken opsturen?": "follow_up",
+        "Wanneer wordt onze aanvraag behandeld?": "follow_up",
+        "Moeten we het plan uiterlijk 1 maart indienen?": "appointment",
+        "Krijgt de gemeente een boete als de taakstelling niet gehaald wordt?": "legal",
+        "Hoeveel flexwoningen zijn er inmiddels opgeleverd?": "current",
+        "Kan ik ook voorrang krijgen op een huurwoning?": "personal_housing",
+        "Haar tijdelijke bescherming loopt af in maart, wat nu?": "immigration",
     }
     escalated_for_their_cue(engine, cases)
     # The helpline's own ways of contact and becoming a buddy here stay answered.
