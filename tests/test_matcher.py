@@ -375,6 +375,8 @@ def test_someone_elses_details_volunteering_elsewhere_and_acts_done_go_to_a_pion
         "Hoeveel flexwoningen zijn er inmiddels opgeleverd?": "current",
         "Kan ik ook voorrang krijgen op een huurwoning?": "personal_housing",
         "Haar tijdelijke bescherming loopt af in maart, wat nu?": "immigration",
+        "Wat verandert er als onze jongen van Nidos 18 wordt?": "personal_request",
+        "Kunnen jullie een buddy vinden voor mijn oma?": "personal_request",
     }
     escalated_for_their_cue(engine, cases)
     # The helpline's own ways of contact and becoming a buddy here stay answered.
