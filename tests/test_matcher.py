@@ -332,6 +332,9 @@ def test_requests_to_act_for_them_and_money_per_head_go_to_a_pioneer(engine):
     # What the helpline itself does stays answered: its costs, the HAR's, its documents.
     assert engine.scope.cue("wat kost de ondersteuning van een pionier?") is None
     assert engine.scope.cue("kunnen jullie ons de voorbeelddocumenten sturen?") is None
+    # What the help costs, invoice and all, is the knowledge base's (no spam, no case).
+    assert kind_and_id(engine, "krijgen we als gemeente achteraf een factuur van jullie?") == (
+        Kind.ANSWER, "kosten")
     # "per person" is money only with a word of money: a buddy per person is not.
     assert engine.scope.cue("Does each family get its own buddy, or one per person?") is None
     # Nor is "per week" without one: how often, not how much.
@@ -377,6 +380,9 @@ def test_someone_elses_details_volunteering_elsewhere_and_acts_done_go_to_a_pion
         "Haar tijdelijke bescherming loopt af in maart, wat nu?": "immigration",
         "Wat verandert er als onze jongen van Nidos 18 wordt?": "personal_request",
         "Kunnen jullie een buddy vinden voor mijn oma?": "personal_request",
+        "Factuur 2023-77 is nog niet betaald, wie kijkt ernaar?": "follow_up",
+        "We wachten nog steeds op de beloofde documenten": "follow_up",
+        "Zou u voor ons een raadsvoorstel kunnen schrijven?": "personal_request",
     }
     escalated_for_their_cue(engine, cases)
     # The helpline's own ways of contact and becoming a buddy here stay answered.
