@@ -94,7 +94,12 @@ def _spaced(pattern: str) -> str | None:
     """`pattern`, whose every match starts with a word (`leads`), for the text with a space
     in front: the space is that word start, a literal the search can jump to instead of
     trying every alternative at every character (`\\bgeen (sms|berichten)` → ` geen
-    (sms|berichten)`). None if it starts otherwise than with `\\b` or `^`."""
+    (sms|berichten)`). None if it starts otherwise than with `\\b` or `^`, or if it is
+    alternatives at its top level: the parser takes a `\\b` that starts every alternative
+    out in front (`leads` then reads them all), but the text is only changed in the first
+    one, and a match of another would start a character early."""
+    if any(op is sre.BRANCH for op, _ in sre_parse.parse(pattern)):
+        return None
     if pattern.startswith("\\b"):
         return " " + pattern[2:]
     if pattern.startswith("^"):

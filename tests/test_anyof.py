@@ -52,6 +52,14 @@ def test_first_gives_the_first_pattern_in_order_and_where_it_matched():
     assert any_of.first("nee") is None
 
 
+def test_alternatives_at_the_top_level_match_where_one_by_one_does():
+    # Both alternatives start with a word boundary: the parser takes it out in front.
+    pattern = r"\b(beloofde)\b.*\b(wachten)\b|\b(wachten)\b.*\b(beloofde)\b"
+    text = "wij wachten nog op de beloofde stukken"
+    any_of = AnyOf([pattern])
+    assert any_of.first(text) == first_one_by_one([(pattern, False)], text) == (0, 4, 30)
+
+
 def test_whole_patterns_match_the_whole_text_only():
     any_of = AnyOf([], whole=["stop( aub)?"])
     assert any_of("stop") and any_of("stop aub")
