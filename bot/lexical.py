@@ -46,8 +46,11 @@ class Lexical:
         self._size = n
 
     def scores(self, text: str) -> np.ndarray:
-        """Per entry, its BM25 score for `text` (each distinct word counted once)."""
-        found = [self._postings[w] for w in set(self._words(text)) if w in self._postings]
+        """Per entry, its BM25 score for `text` (each distinct word counted once). The words
+        are summed in sorted order, not a set's: every web process adds the same floats in
+        the same order and answers a message alike."""
+        found = [self._postings[w] for w in sorted(set(self._words(text)))
+                 if w in self._postings]
         if not found:
             return np.zeros(self._size)
         return np.bincount(np.concatenate([r for r, _ in found]),
