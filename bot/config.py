@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "thuisgevers"
 
 
 class Settings(BaseSettings):
@@ -17,6 +23,9 @@ class Settings(BaseSettings):
     port: int = 8080
     public_url: str | None = None
     knowledge_dir: Path = Path("knowledge")
+    # Where the classifier trained on the knowledge base is kept between starts
+    # (`bot.classifier.trained`); unwritable: each start trains afresh (a few seconds).
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
 
     telegram_bot_token: str | None = None
     telegram_webhook_secret: str | None = None

@@ -11,6 +11,7 @@ from bot.dialogue import DialogueEngine
 from bot.helpline import Helpline
 from bot.hours import BusinessHours
 from bot.knowledge import KnowledgeBase, load
+from bot.matcher import Matcher
 from bot.ratelimit import RateLimit
 from bot.storage.db import Database
 
@@ -32,7 +33,8 @@ def business_hours(settings: Settings) -> BusinessHours:
 def build_engine(settings: Settings) -> DialogueEngine:
     """Load the knowledge base (raises KnowledgeError) and build the engine around it."""
     kb = load(Path(settings.knowledge_dir))
-    return DialogueEngine(kb, hours=business_hours(settings))
+    return DialogueEngine(kb, Matcher(kb, cache_dir=settings.cache_dir),
+                          hours=business_hours(settings))
 
 
 def freeze_startup_objects() -> None:

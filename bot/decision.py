@@ -28,7 +28,7 @@ class Thresholds:
     # Two independent signals agreeing need less margin: the best candidate also answers from
     # `agreed` when the naive-Bayes support (`Candidate.support`) for it is at least `support`.
     agreed: float = 33.0
-    support: float = 0.5
+    support: float = 0.2
     # ...and when it strongly disagrees (support below this), the best candidate does not
     # answer on its own at all.
     min_support: float = 0.1
@@ -41,13 +41,13 @@ class Thresholds:
     # benefits, property...) gives way to it from `agreed` ("via de gemeente kopen we de
     # maatschappelijke begeleiding in" asks about the entry on guidance, not about buying).
     sure: float = 25.0
-    sure_support: float = 0.9
+    sure_support: float = 0.5
     # A third opinion, the words as written (`Candidate.lexical`): when a plain word search
     # finds the best candidate under `lexical` of the best entry's strength, and the best
     # candidate neither scores `lexical_score` nor has `lexical_support`, the three disagree
     # and the best does not answer on its own.
     lexical: float = 0.8
-    lexical_support: float = 0.9
+    lexical_support: float = 0.75
     lexical_score: float = 70.0
     max_options: int = 3
 

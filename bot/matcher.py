@@ -8,10 +8,12 @@ The score of an entry (0–100) blends three signals, all over canonical tokens:
 An entry whose `requires` groups are not all met, or one of whose `excludes` occurs, keeps
 only a fraction of its score: that is what turns "een buddy voor mijn hond" away from the
 buddy entries, while a long message that mentions such a word in passing can still be
-answered. Each candidate also carries a second opinion, `support`: the naive-Bayes
-probability of the entry given the message's words, learnt from how often each word occurs
-in the entry's phrasings; and a third, `lexical`: how a plain word search (BM25 over the
-words as written, `bot.lexical`) ranks the entry against the best one.
+answered. Each candidate also carries a second opinion, `support`: the probability of the
+entry given the message's letters and words, from a logistic regression trained on the
+phrasings (`bot.classifier`; in a base of more than `classifier.MAX_LABELS` entries, which
+it cannot learn in seconds, naive Bayes over the words); and a third, `lexical`: how a
+plain word search (BM25 over the words as written, `bot.lexical`) ranks the entry against
+the best one.
 Unknown words are repaired against the vocabulary (typos) or split into known parts
 (compounds) by the normaliser. What to do with the ranking is `bot.decision`'s business.
 """
@@ -31,6 +33,7 @@ import numpy as np
 import yaml
 from rapidfuzz import fuzz, process
 
+from bot.classifier import MAX_LABELS, Classifier, trained
 from bot.frame import Frame
 from bot.knowledge import KnowledgeBase
 from bot.lexical import Lexical
@@ -43,9 +46,10 @@ _SENTENCE = re.compile(r"(?<=[.?!])\s+|\n+")
 class Candidate:
     entry_id: str
     score: float
-    # A second, independent opinion: the naive-Bayes probability of the entry given the
-    # whole message's words (0-1; None: no opinion). `bot.decision` answers with less margin
-    # when it agrees, and not at all when it strongly disagrees.
+    # A second, independent opinion: the classifier's probability of the entry given the
+    # message as written (`bot.classifier`, or naive Bayes in a very large base; 0-1;
+    # None: no opinion). `bot.decision`
+    # answers with less margin when it agrees, and not at all when it strongly disagrees.
     support: float | None = None
     # Not an entry but a kind of question the knowledge base does not answer
     # (`bot/lexicon/beyond.yaml`): when it ranks first, a pioneer answers.
@@ -64,7 +68,8 @@ class Weights:
     fuzzy: float = 0.15
     coverage: float = 0.30
     keyword: float = 0.15
-    # Naive Bayes over the phrasings (the candidates' `support`): additive smoothing.
+    # Naive Bayes over the phrasings (`support` in a base too large for the classifier):
+    # additive smoothing.
     bayes_smoothing: float = 0.5
     unknown_word: float = 0.7  # weight of a word the knowledge base never uses, relative to max idf
     # A question much of whose information the knowledge base has never seen ("mag een buddy
@@ -199,9 +204,11 @@ class Matcher:
         weights: Weights = Weights(),
         shortlist: int = 40,
         beyond: Mapping[str, Sequence[str]] | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         """`beyond`: example questions per kind the knowledge base does not answer, ranked
-        like entries (default: `bot/lexicon/beyond.yaml`; empty: none)."""
+        like entries (default: `bot/lexicon/beyond.yaml`; empty: none). `cache_dir`: where
+        the trained classifier is kept between runs (`bot.classifier.trained`)."""
         base = normalizer or Normalizer()
         self.frame = Frame()
         self.weights = weights
@@ -212,6 +219,10 @@ class Matcher:
 
         indexed: list[_Indexed] = []
         phrases: dict[str, list[int]] = {}  # excludes matched as written, with their entries
+        # What the classifier learns from: each entry's titles and phrasings, each kind's
+        # examples, as written.
+        texts: list[str] = []
+        labels: list[str] = []
         frequency: list[Counter[str]] = []  # per entry, in how many phrasings/keywords a token is
         self.ignored_excludes: list[tuple[str, str]] = []
         for entry in kb:
@@ -219,6 +230,9 @@ class Matcher:
             keywords = tuple(k for k in map(toks, entry.keywords) if k)
             vocabulary = frozenset().union(*phrasings, *keywords)
             frequency.append(Counter(t for p in (*phrasings, *keywords) for t in p))
+            for text in (entry.title, entry.title_en or "", *entry.questions):
+                texts.append(text)
+                labels.append(entry.id)
             excludes: list[frozenset[str]] = []
             for term in entry.excludes:
                 words = base.words(term)
@@ -249,6 +263,8 @@ class Matcher:
         for name, examples in (load_beyond() if beyond is None else beyond).items():
             phrasings = tuple(p for p in map(toks, examples) if p)
             frequency.append(Counter(t for p in phrasings for t in p))
+            texts.extend(examples)
+            labels.extend([f"{BEYOND}{name}"] * len(examples))
             indexed.append(_Indexed(
                 id=f"{BEYOND}{name}", phrasings=phrasings,
                 vocabulary=frozenset().union(*phrasings), keywords=_Terms.of(()),
@@ -354,18 +370,24 @@ class Matcher:
                 self._weighed_both[t] = (rows, weighs)
         self.shortlist = shortlist
 
-        # Naive Bayes (multinomial, additive smoothing a), kept sparse so that it scales like
-        # the index: log P(t|e) = log(a + n(e,t)) - log(N_e + a|V|). A token an entry never
-        # uses contributes log a - log(N_e + a|V|); `_bayes_gain[t]` holds, for the entries
-        # that do use t, what they gain over that.
-        a = weights.bayes_smoothing
-        size = len(postings)
-        self._bayes_base = np.asarray(
-            [math.log(a) - math.log(sum(f.values()) + a * size) for f in frequency])
-        self._bayes_gain = {
-            t: np.asarray([math.log((a + frequency[i][t]) / a) for i in ids])
-            for t, ids in postings.items()
-        }
+        self.classifier: Classifier | None = None
+        if len(indexed) <= MAX_LABELS:
+            self.classifier = trained(texts, labels, cache_dir)
+            number = {label: i for i, label in enumerate(self.classifier.labels)}
+            self._label_of = np.asarray([number.get(item.id, -1) for item in indexed])
+        else:
+            # Naive Bayes (multinomial, additive smoothing a), kept sparse so that it scales
+            # like the index: log P(t|e) = log(a + n(e,t)) - log(N_e + a|V|). A token an
+            # entry never uses contributes log a - log(N_e + a|V|); `_bayes_gain[t]` holds,
+            # for the entries that do use t, what they gain over that.
+            a = weights.bayes_smoothing
+            size = len(postings)
+            self._bayes_base = np.asarray(
+                [math.log(a) - math.log(sum(f.values()) + a * size) for f in frequency])
+            self._bayes_gain = {
+                t: np.asarray([math.log((a + frequency[i][t]) / a) for i in ids])
+                for t, ids in postings.items()
+            }
 
     def _weighed(self, postings: Mapping[str, Sequence[int]]) -> dict[str, _Weighed]:
         """Per token, the rows that hold it, each with the token's weight (`_accumulate`)."""
@@ -472,7 +494,11 @@ class Matcher:
         known = sorted(t for t in whole if t in self._idf)
         if not ranked or not known:
             return [Candidate(k, v, beyond=k.startswith(BEYOND)) for k, v in ranked]
-        support = self._bayes(known)
+        if self.classifier is not None:
+            support = self.classifier.probabilities(text)[self._label_of]
+            support[self._label_of < 0] = 0.0
+        else:
+            support = self._bayes(known)
         lexical = self.lexical.relative(core)
 
         def opinion(entry_id: str) -> float | None:
