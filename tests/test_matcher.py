@@ -2,6 +2,7 @@
 
 import numpy as np
 
+import bot.matcher as matcher_module
 from bot.decision import Decision, Kind, Thresholds, decide, outweighs_cue
 from bot.lexical import Lexical
 from bot.matcher import Candidate
@@ -137,11 +138,21 @@ def test_an_all_but_sure_second_opinion_answers_a_weak_match():
     assert decide([Candidate("a", 22, 0.99)], t).kind is Kind.ESCALATE
 
 
-def test_candidates_carry_the_naive_bayes_support(engine):
+def test_candidates_carry_the_classifiers_support(engine):
+    assert engine.matcher.classifier is not None
     ranked = engine.matcher.rank("hoe word ik buddy, waar kan ik me aanmelden?")
     assert ranked[0].entry_id == "buddy-worden"
     assert all(c.support is not None and 0.0 <= c.support <= 1.0 for c in ranked)
     assert ranked[0].support == max(c.support or 0.0 for c in ranked)
+
+
+def test_a_base_too_large_for_the_classifier_gets_naive_bayes_support(kb, monkeypatch):
+    monkeypatch.setattr(matcher_module, "MAX_LABELS", 5)
+    matcher = matcher_module.Matcher(kb)
+    assert matcher.classifier is None
+    ranked = matcher.rank("hoe word ik buddy, waar kan ik me aanmelden?")
+    assert ranked[0].entry_id == "buddy-worden"
+    assert ranked[0].support == max(c.support or 0.0 for c in ranked) > 0.5
 
 
 def test_context_sentences_do_not_answer_on_their_own(engine):
@@ -183,8 +194,8 @@ def test_kinds_of_questions_beyond_the_knowledge_base_are_escalated():
     assert beyond.kind is Kind.ESCALATE
     # Nobody is ever shown a kind as if it were an entry.
     assert [c.entry_id for c in beyond.candidates] == ["har-financiering"]
-    close = decide([Candidate("a", 50, 0.4), Candidate("buiten:algemeen", 48, 0.3, beyond=True),
-                    Candidate("b", 45, 0.3)], t)
+    close = decide([Candidate("a", 50, 0.15), Candidate("buiten:algemeen", 48, 0.3, beyond=True),
+                    Candidate("b", 45, 0.15)], t)
     assert close.kind is Kind.CLARIFY and close.options == ("a", "b")
 
 
@@ -240,7 +251,7 @@ def test_what_outweighs_a_cue():
     t = Thresholds()
     sure = [Candidate("a", 50, 0.95), Candidate("buiten:geld-en-werk", 38, 0.0, beyond=True)]
     assert outweighs_cue(sure, t)
-    assert not outweighs_cue([Candidate("a", 50, 0.8), *sure[1:]], t)  # support too low
+    assert not outweighs_cue([Candidate("a", 50, 0.45), *sure[1:]], t)  # support too low
     assert not outweighs_cue([Candidate("a", 30, 0.95), *sure[1:]], t)  # score too low
     # A kind beyond the knowledge base within the margin keeps the cue standing.
     assert not outweighs_cue([sure[0], Candidate("buiten:geld-en-werk", 45, 0.0, beyond=True)],
@@ -308,9 +319,11 @@ def test_where_ones_own_case_stands_dates_and_amounts_go_to_a_pioneer(engine):
         "when will our family finally get a permanent home?": "follow_up",
     }
     escalated_for_their_cue(engine, cases)
-    # The rules in general stay answered.
-    assert kind_and_id(engine, "hoe lang mogen ze in de pastorie blijven?") == (
-        Kind.ANSWER, "duur-huisvesting")
+    # The rules in general are no such case: answered, or (since the classifier of the
+    # thirteenth session) asked which of two entries is meant, never a pioneer's question.
+    d = engine.decide("hoe lang mogen ze in de pastorie blijven?").decision
+    assert (d.kind, d.id) == (Kind.ANSWER, "duur-huisvesting") or (
+        d.kind is Kind.CLARIFY and "duur-huisvesting" in d.options)
 
 
 def test_requests_to_act_for_them_and_money_per_head_go_to_a_pioneer(engine):
