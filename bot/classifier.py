@@ -67,6 +67,7 @@ def word_ngrams(text: str) -> list[str]:
 
 
 _KINDS = (char_ngrams, word_ngrams)
+_NONE = np.zeros(0, dtype=np.int64)
 
 
 class Features:
@@ -90,31 +91,36 @@ class Features:
         self._letters = lru_cache(maxsize=65536)(self._letters_of)
 
     def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """The sparse feature vector of `text`: column indices and values."""
+        """The sparse feature vector of `text`: column indices and values (the letter groups
+        first, then the words, each part scaled to unit length)."""
         lowered = text.lower()
-        letters = Counter(chain.from_iterable(map(self._letters, lowered.split())))
-        words = self.index[1]
-        found = [i for i in map(words.get, word_ngrams(lowered)) if i is not None]
-        columns: list[np.ndarray] = []
-        values: list[np.ndarray] = []
-        for counts in (letters, Counter(found)):
-            if not counts:
-                continue
-            cols = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-            tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-            v = (1.0 + np.log(tf)) * self._idf[cols]
-            columns.append(cols)
-            values.append(v / math.sqrt(float(v @ v)))
-        if not columns:
-            return np.zeros(0, dtype=np.int64), np.zeros(0)
-        if len(columns) == 1:
-            return columns[0], values[0]
-        return np.concatenate(columns), np.concatenate(values)
+        pieces = list(map(self._letters, lowered.split()))
+        letters, letter_counts = _counted(np.concatenate(pieces) if pieces else _NONE)
+        index = self.index[1]
+        found = [i for i in map(index.get, word_ngrams(lowered)) if i is not None]
+        words, word_counts = _counted(np.asarray(found, dtype=np.int64))
+        columns = np.concatenate([letters, words])
+        values = (1.0 + np.log(np.concatenate([letter_counts, word_counts]))) * self._idf[columns]
+        for part in (values[: len(letters)], values[len(letters):]):
+            if len(part):
+                part /= math.sqrt(float(part @ part))
+        return columns, values
 
-    def _letters_of(self, word: str) -> tuple[int, ...]:
+    def _letters_of(self, word: str) -> np.ndarray:
         """The known letter groups of one word (words recur: `_letters` caches this)."""
         index = self.index[0]
-        return tuple(i for i in map(index.get, char_ngrams(word)) if i is not None)
+        found = [i for i in map(index.get, char_ngrams(word)) if i is not None]
+        return np.asarray(found, dtype=np.int64)
+
+
+def _counted(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of `ids`, sorted, and how often each occurs (`np.unique` with
+    counts, without its overhead on the few hundred values of one message)."""
+    if not len(ids):
+        return ids, ids
+    ids = np.sort(ids)
+    first = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
+    return ids[first], np.diff(np.append(first, len(ids)))
 
 
 class _Sparse:

@@ -26,7 +26,8 @@ class Thresholds:
     margin: float = 10.0  # ...when it leads the runner-up by at least this much
     clarify: float = 28.0  # candidates at or above this may be offered as options
     # Two independent signals agreeing need less margin: the best candidate also answers from
-    # `agreed` when the naive-Bayes support (`Candidate.support`) for it is at least `support`.
+    # `agreed` when the classifier's support (`Candidate.support`) for it is at least
+    # `support`. (Its probabilities are soft: 0.2 of 37 labels is a clear preference.)
     agreed: float = 33.0
     support: float = 0.2
     # ...and when it strongly disagrees (support below this), the best candidate does not
@@ -36,7 +37,7 @@ class Thresholds:
     # from this score on (the best was close to the question's words, the other to its meaning).
     switch: float = 30.0
     switch_support: float = 0.6
-    # When the naive-Bayes opinion is all but sure (support from `sure_support`), the best
+    # When the classifier is all but sure (support from `sure_support`), the best
     # candidate answers from `sure` without a margin; and a subject cue (`bot.scope`:
     # benefits, property...) gives way to it from `agreed` ("via de gemeente kopen we de
     # maatschappelijke begeleiding in" asks about the entry on guidance, not about buying).
@@ -77,7 +78,7 @@ def asks_beyond_a_greeting(decision: Decision, t: Thresholds = Thresholds()) -> 
     """Whether a greeting or thanks without a question mark carries a question of its own:
     its decision asks which topic is meant, or answers with an entry the second opinion
     agrees on ("top, dank je wel voor de info" scores on "info" alone, with no entry the
-    naive-Bayes opinion finds in it)."""
+    classifier finds in it)."""
     if decision.kind is Kind.CLARIFY:
         return True
     if decision.kind is not Kind.ANSWER:
@@ -87,8 +88,8 @@ def asks_beyond_a_greeting(decision: Decision, t: Thresholds = Thresholds()) -> 
 
 
 def decide(candidates: list[Candidate], t: Thresholds = Thresholds()) -> Decision:
-    # A kind of question beyond the knowledge base does not lead where the naive-Bayes
-    # opinion clearly prefers an entry and rejects the kind ("hoe lang duurt de begeleiding"
+    # A kind of question beyond the knowledge base does not lead where the classifier
+    # clearly prefers an entry and rejects the kind ("hoe lang duurt de begeleiding"
     # shares its frame with "hoe lang duurt de asielprocedure", not its subject).
     preferred = max((c.support or 0.0 for c in candidates if not c.beyond), default=0.0)
     ranked = tuple(c for c in candidates if not (

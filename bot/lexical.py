@@ -1,7 +1,7 @@
 """A third opinion on a question: BM25 over the words as written.
 
-The matcher's score and its naive-Bayes support both look at canonical tokens: stemmed,
-repaired, split, with synonyms merged. When both lean towards an entry that a plain word
+The matcher's score looks at canonical tokens: stemmed, repaired, split, with synonyms
+merged; its support (`bot.classifier`) at letter groups and words. When both lean towards an entry that a plain word
 search finds far weaker than another entry, the three disagree about what the question is
 about, and an answer is a guess (`bot.decision`). BM25 (Lucene's variant) is the usual
 search-engine ranking: each entry is one document, its title, phrasings and keywords, in
