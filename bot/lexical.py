@@ -1,12 +1,13 @@
 """A third opinion on a question: BM25 over the words as written.
 
 The matcher's score looks at canonical tokens: stemmed, repaired, split, with synonyms
-merged; its support (`bot.classifier`) at letter groups and words. When both lean towards an entry that a plain word
-search finds far weaker than another entry, the three disagree about what the question is
-about, and an answer is a guess (`bot.decision`). BM25 (Lucene's variant) is the usual
-search-engine ranking: each entry is one document, its title, phrasings and keywords, in
-folded words (lower case, no accents, SMS shorthand written out), neither stemmed nor
-merged. `benchmarks/quality.py` runs the same kind of ranking on its own as a baseline.
+merged; its support (`bot.classifier`) at letter groups and words. When both lean towards an
+entry that a plain word search finds far weaker than another entry, the three disagree about
+what the question is about, and an answer is a guess (`bot.decision`). BM25 (Lucene's
+variant) is the usual search-engine ranking: each entry is one document, its title,
+phrasings and keywords, in folded words (lower case, no accents, SMS shorthand written out),
+neither stemmed nor merged. `benchmarks/quality.py` runs the same kind of ranking on its own
+as a baseline.
 """
 
 from __future__ import annotations
