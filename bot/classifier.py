@@ -29,7 +29,6 @@ import re
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
-from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
 
@@ -47,21 +46,20 @@ ITERATIONS = 30
 MAX_LABELS = 100
 
 _WORD = re.compile(r"(?u)\b\w\w+\b")
-_SPACE = re.compile(r"\s+")
 
 
-def char_ngrams(text: str, low: int = 4, high: int = 4) -> list[str]:
-    """Letter groups of `low` to `high` characters within each word padded with a space on
-    both sides (a word shorter than that counts as one group)."""
-    grams: list[str] = []
-    for word in _SPACE.sub(" ", text).split():
-        padded = f" {word} "
-        for n in range(low, high + 1):
-            if len(padded) <= n:
-                grams.append(padded)
-                break
-            grams.extend(padded[i:i + n] for i in range(len(padded) - n + 1))
-    return grams
+
+def letter_codes(text: str) -> np.ndarray:
+    """Every four consecutive bytes (UTF-8) within a word padded with a space on both sides,
+    as one 32-bit number each: " hoe", "hoe ", " bud", "budd", "uddy", "ddy ". A word of one
+    letter has none. Vectorised, so a message's first sight costs the same as its second."""
+    data = np.frombuffer(f" {' '.join(text.split())} ".encode(), dtype=np.uint8)
+    if len(data) < 4:
+        return _NO_CODES
+    wide = data.astype(np.uint32)
+    codes = (wide[:-3] << 24) | (wide[1:-2] << 16) | (wide[2:-1] << 8) | wide[3:]
+    within = (data[1:-2] != _BLANK) & (data[2:-1] != _BLANK)
+    return codes[within]  # type: ignore[no-any-return]
 
 
 def word_ngrams(text: str) -> list[str]:
@@ -70,31 +68,31 @@ def word_ngrams(text: str) -> list[str]:
     return [*words, *(f"{a} {b}" for a, b in pairwise(words))]
 
 
-_KINDS = (char_ngrams, word_ngrams)
 _NONE = np.zeros(0, dtype=np.int64)
+_NO_CODES = np.zeros(0, dtype=np.uint32)
+_BLANK = ord(" ")
 _NO_VALUES = np.zeros(0)
 
 
 class Features:
-    """The vocabulary and inverse document frequencies of the training texts, per kind."""
+    """The letter groups and the words of the training texts, with their inverse document
+    frequencies (smoothed). Features are numbered letter groups first, then words."""
 
     def __init__(self, texts: Sequence[str]) -> None:
-        self.index: list[dict[str, int]] = []
-        self.idf: list[np.ndarray] = []
-        offset = 0
         n = len(texts)
-        for kind in _KINDS:
-            df: Counter[str] = Counter()
-            for text in texts:
-                df.update(set(kind(text.lower())))
-            terms = sorted(df)
-            self.index.append({t: offset + i for i, t in enumerate(terms)})
-            self.idf.append(np.array([math.log((1 + n) / (1 + df[t])) + 1.0 for t in terms]))
-            offset += len(terms)
-        self.size = offset
-        self._idf = np.concatenate(self.idf) if self.idf else np.zeros(0)
+        lowered = [t.lower() for t in texts]
+        seen = [np.unique(letter_codes(t)) for t in lowered]
+        self.codes, df_letters = np.unique(np.concatenate([*seen, _NO_CODES]),
+                                           return_counts=True)
+        df_words: Counter[str] = Counter()
+        for text in lowered:
+            df_words.update(set(word_ngrams(text)))
+        terms = sorted(df_words)
+        self.index = {t: len(self.codes) + i for i, t in enumerate(terms)}
+        df = np.concatenate([df_letters, np.array([df_words[t] for t in terms], dtype=np.int64)])
+        self.size = len(df)
+        self._idf = np.log((1 + n) / (1 + df)) + 1.0
         self.idf_list: list[float] = self._idf.tolist()
-        self.word_letters = lru_cache(maxsize=65536)(self._word_letters_of)
 
     def idf_of(self, columns: np.ndarray) -> np.ndarray:
         return self._idf[columns]  # type: ignore[no-any-return]
@@ -103,26 +101,27 @@ class Features:
         """The sparse feature vector of `text`: column indices and values, the letter groups
         first (`letters`), then the words (`words`)."""
         lowered = text.lower()
-        letters, letter_values = self.letters(lowered)
+        letters = self.letters(lowered)
         words, word_values = self.words(lowered)
+        letter_values = self._idf[letters]
+        if len(letters):
+            letter_values = letter_values / math.sqrt(float(letter_values @ letter_values))
         return np.concatenate([letters, words]), np.concatenate([letter_values, word_values])
 
-    def letters(self, lowered: str) -> tuple[np.ndarray, np.ndarray]:
-        """The letter groups of each word, weighted by their idf, summed over the words and
-        scaled by the root of the words' summed squares (a group two words share counts
-        twice). Being a sum over words, a message's letter part is the sum of its words'
-        parts: `Classifier` keeps each word's share of the outcome, and one message costs a
-        sum of a few dozen cached vectors."""
-        found = [self.word_letters(w) for w in lowered.split()]
-        square = sum(sq for _, sq in found)
-        if not square:
-            return _NONE, _NO_VALUES
-        columns = np.fromiter((i for ids, _ in found for i in ids), dtype=np.int64)
-        return columns, self._idf[columns] / math.sqrt(square)
+    def letters(self, lowered: str) -> np.ndarray:
+        """The known letter groups of a message, once for each time they occur. Their part
+        of the vector is each group's idf, summed, scaled by the root of the sum of the
+        squares of those idfs (a repeated group counts as often as it occurs)."""
+        codes = letter_codes(lowered)
+        if not len(codes) or not len(self.codes):
+            return _NONE
+        where = np.searchsorted(self.codes, codes)
+        where[where == len(self.codes)] = 0
+        return where[self.codes[where] == codes]  # type: ignore[no-any-return]
 
     def word_counts(self, lowered: str) -> Counter[int]:
         """How often each known word and pair of words occurs."""
-        index = self.index[1]
+        index = self.index
         return Counter([i for i in map(index.get, word_ngrams(lowered)) if i is not None])
 
     def words(self, lowered: str) -> tuple[np.ndarray, np.ndarray]:
@@ -134,22 +133,6 @@ class Features:
         tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
         values = (1.0 + np.log(tf)) * self._idf[columns]
         return columns, values / math.sqrt(float(values @ values))
-
-    def _word_letters_of(self, word: str) -> tuple[tuple[int, ...], float]:
-        """One word's known letter groups and the square of its part's length
-        (`word_letters` caches this: words recur)."""
-        index = self.index[0]
-        found = tuple(i for i in map(index.get, char_ngrams(word)) if i is not None)
-        idf = self.idf_list
-        return found, sum((n * idf[i]) ** 2 for i, n in Counter(found).items())
-
-    def fresh(self) -> Features:
-        """The same features with empty caches (a new engine starts cold, as in a new
-        process: `benchmarks/quality.py` times every question on first sight)."""
-        copy = Features.__new__(Features)
-        copy.__dict__.update(self.__dict__)
-        copy.word_letters = lru_cache(maxsize=65536)(copy._word_letters_of)
-        return copy
 
 
 class _Sparse:
@@ -188,8 +171,11 @@ class Classifier:
         self.features = features
         self.weights = weights  # one row per feature, one column per label
         self.bias = bias
-        # The weights times each feature's idf: `probabilities` then only scales them.
-        self._scaled = weights * features.idf_of(np.arange(features.size))[:, None]
+        # The weights times each feature's idf, and the idf squared: `probabilities` then
+        # only sums and scales them.
+        idf = features.idf_of(np.arange(features.size))
+        self._scaled = weights * idf[:, None]
+        self._square = idf * idf
 
     @classmethod
     def fit(cls, texts: Sequence[str], labels: Sequence[str], c: float = C,
@@ -235,34 +221,28 @@ class Classifier:
         return cls(labels, features, weights, bias)
 
     def probabilities(self, text: str) -> np.ndarray:
-        """P(label | text), in `labels` order. The same features as `Features.vector`, put
-        together in plain Python (a message has a few hundred; numpy's cost per call is
-        what counts here) and weighed in one product with the weights times the idf."""
+        """P(label | text), in `labels` order: the features of `Features.vector`, weighed
+        with the weights times each feature's idf in one product (a message's cost is the
+        number of numpy calls more than their size)."""
         lowered = text.lower()
-        columns: list[int] = []
-        square = 0.0
-        for word in lowered.split():
-            found, word_square = self.features.word_letters(word)
-            columns.extend(found)
-            square += word_square
-        scale = [1.0 / math.sqrt(square)] * len(columns) if square else []
+        letters = self.features.letters(lowered)
+        scale: list[float] = []
+        if len(letters):
+            scale = [1.0 / math.sqrt(float(self._square[letters].sum()))] * len(letters)
         counts = self.features.word_counts(lowered)
         if counts:
             idf = self.features.idf_list
             sublinear = [1.0 + math.log(n) for n in counts.values()]
             norm = math.sqrt(sum((v * idf[i]) ** 2
                                  for i, v in zip(counts, sublinear, strict=True)))
-            columns.extend(counts)
             scale.extend(v / norm for v in sublinear)
-        if not columns:
+            letters = np.concatenate([letters, np.fromiter(counts, dtype=np.int64,
+                                                           count=len(counts))])
+        if not scale:
             return _softmax(self.bias)
-        picked = np.fromiter(columns, dtype=np.int64, count=len(columns))
-        weights = np.fromiter(scale, dtype=np.float64, count=len(scale))
-        return _softmax(self.bias + weights @ self._scaled[picked])
-
-    def fresh(self) -> Classifier:
-        """The same model with empty caches (see `Features.fresh`)."""
-        return Classifier(self.labels, self.features.fresh(), self.weights, self.bias)
+        logits = self.bias + np.asarray(scale) @ self._scaled[letters]
+        e = np.exp(logits - logits.max())
+        return e / e.sum()  # type: ignore[no-any-return]
 
 
 _MEMO: dict[str, Classifier] = {}
@@ -284,7 +264,7 @@ def trained(texts: Sequence[str], labels: Sequence[str], cache_dir: Path | None 
                              ensure_ascii=False).encode())
     key = digest.hexdigest()[:32]
     if key in _MEMO:
-        return _MEMO[key].fresh()
+        return _MEMO[key]
     model: Classifier | None = None
     path = cache_dir / f"classifier-{key}.npz" if cache_dir is not None else None
     if path is not None and path.exists():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bot import classifier as module
-from bot.classifier import Classifier, _lbfgs, char_ngrams, trained, word_ngrams
+from bot.classifier import Classifier, _lbfgs, letter_codes, trained, word_ngrams
 
 TEXTS = [
     "wie betaalt de zorgverzekering van de bewoners",
@@ -26,9 +26,15 @@ def fresh_memo(monkeypatch):
     monkeypatch.setattr(module, "_MEMO", {})
 
 
-def test_letter_groups_are_taken_within_words_padded_with_a_space():
-    assert char_ngrams("ab cdef", 3, 4) == [" ab", "ab ", " ab ", " cd", "cde", "def", "ef ",
-                                            " cde", "cdef", "def "]
+def test_letter_groups_are_four_bytes_within_words_padded_with_a_space():
+    def code(group: str) -> int:
+        return int.from_bytes(group.encode(), "big")
+
+    assert letter_codes("ab  cdef\nx").tolist() == [code(g) for g in (
+        " ab ", " cde", "cdef", "def ")]
+    assert letter_codes("").tolist() == letter_codes("a").tolist() == []
+    # An accented letter is two bytes: "café" still shares " caf" with "cafe".
+    assert code(" caf") in letter_codes("café").tolist()
     assert word_ngrams("Hoe word ik buddy?") == ["Hoe", "word", "ik", "buddy", "Hoe word",
                                                  "word ik", "ik buddy"]
 
@@ -50,7 +56,7 @@ def test_words_all_labels_use_weigh_less_than_the_words_that_tell_them_apart():
 
 def test_a_message_without_a_known_letter_group_gets_the_same_opinion_as_any_other():
     model = Classifier.fit(TEXTS, LABELS)
-    assert model.features.vector("§§§ ¶¶")[0].size == 0
+    assert model.features.vector("§§§ ¶¶")[0].size == 0  # groups never seen in training
     assert model.probabilities("§§§ ¶¶").tolist() == model.probabilities("ŋŋŋ").tolist()
 
 
@@ -97,3 +103,13 @@ def test_an_unwritable_cache_is_skipped_with_a_warning(tmp_path, caplog):
         model = trained(TEXTS, LABELS, blocked / "cache")
     assert "not written" in caplog.text
     assert model.labels == ("buddy", "zorg")
+
+
+def test_answering_weighs_exactly_the_features_training_saw():
+    model = Classifier.fit(TEXTS, LABELS)
+    for text in ["Wie betaalt de zorgverzekering? En de zorgverzekering van de kinderen?",
+                 "buddy", "ik ik ik wil buddy worden", ""]:
+        columns, values = model.features.vector(text)
+        logits = model.bias + values @ model.weights[columns]
+        expected = np.exp(logits - logits.max())
+        assert model.probabilities(text) == pytest.approx(expected / expected.sum())
