@@ -60,7 +60,7 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
     seeds = Path(args.seeds) if args.seeds else SHARED / "seeds"
     topics = Path(args.topics) if args.topics else SHARED / "topics.yaml"
     report = check(Path(settings.knowledge_dir), seeds if seeds.is_dir() else None,
-                   topics if topics.is_file() else None)
+                   topics if topics.is_file() else None, settings.cache_dir)
     print(report.text())
     return 0 if report.ok else 1
 
@@ -72,7 +72,8 @@ def cmd_kb_words(args: argparse.Namespace) -> int:
     from bot.knowledge import load
     from bot.matcher import Matcher
 
-    matcher = Matcher(load(Path(_settings().knowledge_dir)))
+    settings = _settings()
+    matcher = Matcher(load(Path(settings.knowledge_dir)), cache_dir=settings.cache_dir)
     words = [w for lang in args.lang for w in top_n_list(lang, args.top)]
     found = false_friends(matcher, words)
     for word, concept in found:

@@ -59,7 +59,10 @@ def lint(kb: KnowledgeBase, matcher: Matcher) -> list[str]:
     return found
 
 
-def check(directory: Path, seeds: Path | None = None, topics: Path | None = None) -> Report:
+def check(directory: Path, seeds: Path | None = None, topics: Path | None = None,
+          cache_dir: Path | None = None) -> Report:
+    """Loads and lints the knowledge base in `directory`; `cache_dir`: where the matcher's
+    classifier is kept between runs (`bot.classifier.trained`)."""
     report = Report()
     try:
         kb = load(directory, seeds=seeds)
@@ -72,7 +75,7 @@ def check(directory: Path, seeds: Path | None = None, topics: Path | None = None
         for topic in wanted:
             if topic not in kb:
                 report.errors.append(f"topic {topic!r} of {topics.name} has no entry")
-    report.warnings.extend(lint(kb, Matcher(kb)))
+    report.warnings.extend(lint(kb, Matcher(kb, cache_dir=cache_dir)))
     return report
 
 
