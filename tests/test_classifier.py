@@ -85,10 +85,12 @@ def test_the_trained_weights_are_kept_on_disk_and_read_back_identically(tmp_path
     assert len(list(tmp_path.glob("classifier-*.npz"))) == 2
 
 
-def test_a_damaged_cache_file_is_trained_afresh_with_a_warning(tmp_path, caplog):
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_damaged_cache_file_is_trained_afresh_with_a_warning(tmp_path, caplog, damage):
     first = trained(TEXTS, LABELS, tmp_path)
     (path,) = tmp_path.glob("classifier-*.npz")
-    path.write_bytes(b"not a numpy file")
+    whole = path.read_bytes()
+    path.write_bytes(b"not a numpy file" if damage == "garbage" else whole[: len(whole) // 2])
     module._MEMO.clear()
     with caplog.at_level(logging.WARNING, logger="bot.classifier"):
         again = trained(TEXTS, LABELS, tmp_path)
