@@ -48,8 +48,8 @@ class Candidate:
     score: float
     # A second, independent opinion: the classifier's probability of the entry given the
     # message as written (`bot.classifier`, or naive Bayes in a very large base; 0-1;
-    # None: no opinion). `bot.decision`
-    # answers with less margin when it agrees, and not at all when it strongly disagrees.
+    # None: no opinion). `bot.decision` answers with less margin when it agrees, and not
+    # at all when it strongly disagrees.
     support: float | None = None
     # Not an entry but a kind of question the knowledge base does not answer
     # (`bot/lexicon/beyond.yaml`): when it ranks first, a pioneer answers.
