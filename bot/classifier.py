@@ -8,7 +8,7 @@ still shares most of its pieces with "zorgverzekering"; "hervestigers" with
 and learns which pieces tell one entry from another instead of counting what they have in
 common, so "hoeveel kost het" weighs towards the entry on costs however many entries also
 say "hoeveel". (Groups of three to five letters, as is usual, decided the same on the
-tuning and validation sets with twice the features.)
+tuning and validation sets, with 35 000 features instead of 24 000.)
 
 Features: each occurrence of a letter group weighs its inverse document frequency
 (smoothed), and the sum is scaled by the root of the sum of their squares; the words and
