@@ -94,11 +94,8 @@ class Features:
         self.index = {t: len(self.codes) + i for i, t in enumerate(terms)}
         df = np.concatenate([df_letters, np.array([df_words[t] for t in terms], dtype=np.int64)])
         self.size = len(df)
-        self._idf = np.log((1 + n) / (1 + df)) + 1.0
-        self.idf_list: list[float] = self._idf.tolist()
-
-    def idf_of(self, columns: np.ndarray) -> np.ndarray:
-        return self._idf[columns]  # type: ignore[no-any-return]
+        self.idf = np.log((1 + n) / (1 + df)) + 1.0
+        self.idf_list: list[float] = self.idf.tolist()  # the same, for plain-Python sums
 
     def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """The sparse feature vector of `text`: column indices and values, the letter groups
@@ -106,7 +103,7 @@ class Features:
         lowered = text.lower()
         letters = self.letters(lowered)
         words, word_values = self.words(lowered)
-        letter_values = self._idf[letters]
+        letter_values = self.idf[letters]
         if len(letters):
             letter_values = letter_values / math.sqrt(float(letter_values @ letter_values))
         return np.concatenate([letters, words]), np.concatenate([letter_values, word_values])
@@ -134,7 +131,7 @@ class Features:
             return _NONE, _NO_VALUES
         columns = np.fromiter(counts, dtype=np.int64, count=len(counts))
         tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-        values = (1.0 + np.log(tf)) * self._idf[columns]
+        values = (1.0 + np.log(tf)) * self.idf[columns]
         return columns, values / math.sqrt(float(values @ values))
 
 
@@ -159,6 +156,11 @@ class _Sparse:
                                      minlength=self.width) for gk in g])
 
 
+def _usable(texts: Sequence[str], labels: Sequence[str]) -> list[tuple[str, str]]:
+    """The (text, label) pairs a classifier learns from: those with a text."""
+    return [(t, y) for t, y in zip(texts, labels, strict=True) if t.strip()]
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(z)
@@ -178,7 +180,7 @@ class Classifier:
         # only sums and scales them. In single precision: a question gathers a few hundred
         # rows from all over the table, and half the bytes are half the cache misses (the
         # decisions on every evaluation set are the same).
-        idf = features.idf_of(np.arange(features.size))
+        idf = features.idf
         self._scaled = (weights * idf[:, None]).astype(np.float32)
         self._square = idf * idf
 
@@ -187,7 +189,7 @@ class Classifier:
             iterations: int = ITERATIONS) -> Classifier:
         """`c`: inverse strength of the L2 penalty on the weights (not on the biases), as in
         scikit-learn's `LogisticRegression(C=c)`; `iterations` of L-BFGS from all zeros."""
-        kept = [(t, y) for t, y in zip(texts, labels, strict=True) if t.strip()]
+        kept = _usable(texts, labels)
         names = tuple(sorted({y for _, y in kept}))
         features = Features([t for t, _ in kept])
         rows = [(features.vector(t), y) for t, y in kept]
@@ -245,11 +247,10 @@ class Classifier:
                                                            count=len(counts))])
         if not scale:
             return _softmax(self.bias)
-        logits = self.bias + np.asarray(scale) @ self._scaled[letters]
-        e = np.exp(logits - logits.max())
-        return e / e.sum()  # type: ignore[no-any-return]
+        return _softmax(self.bias + np.asarray(scale) @ self._scaled[letters])
 
 
+_CODE = Path(__file__).read_bytes()  # part of every cache key: read once, not per engine
 _MEMO: dict[str, Classifier] = {}
 _MEMO_SIZE = 8
 _CACHE_KEEP = 8
@@ -263,8 +264,7 @@ def trained(texts: Sequence[str], labels: Sequence[str], cache_dir: Path | None 
     named by a hash of everything the weights depend on (this module's code, the settings,
     the texts and labels): a changed knowledge base trains afresh, never reads stale
     weights. A cache that cannot be read or written is skipped, with a warning."""
-    digest = hashlib.sha256()
-    digest.update(Path(__file__).read_bytes())
+    digest = hashlib.sha256(_CODE)
     digest.update(json.dumps([c, iterations, list(texts), list(labels)],
                              ensure_ascii=False).encode())
     key = digest.hexdigest()[:32]
@@ -276,9 +276,8 @@ def trained(texts: Sequence[str], labels: Sequence[str], cache_dir: Path | None 
         try:
             # Opened here, not by numpy: a damaged file must not leave it open.
             with path.open("rb") as handle, np.load(handle, allow_pickle=False) as stored:
-                kept = [(t, y) for t, y in zip(texts, labels, strict=True) if t.strip()]
                 model = Classifier.restored(tuple(str(x) for x in stored["labels"]),
-                                            Features([t for t, _ in kept]),
+                                            Features([t for t, _ in _usable(texts, labels)]),
                                             stored["weights"], stored["bias"])
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             log.warning("classifier cache %s unreadable (%s): training afresh", path, exc)
